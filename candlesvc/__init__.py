@@ -1,0 +1,3 @@
+"""candlesvc: ingest MetaTrader 5 OHLC candles into PostgreSQL."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,149 @@
+"""HTTP endpoints: parse, validate, call the writer, translate errors."""
+
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from psycopg_pool import ConnectionPool
+from pydantic import ValidationError
+
+from candlesvc.models import CandleBatch, IngestResult, validate_batch
+from candlesvc.openapi import openapi_document
+from candlesvc.problems import FieldError, problem
+from candlesvc.security import fingerprint, key_matches
+from candlesvc.settings import Settings
+from candlesvc.writer import CandleWriter
+
+bp = Blueprint("candles", __name__)
+log = logging.getLogger("candlesvc.api")
+MAX_LISTED_ERRORS = 100
+
+
+class RejectedError(Exception):
+    """A request the service refuses, carrying the problem response to send."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+@bp.errorhandler(RejectedError)
+def _rejected(error: RejectedError) -> Response:
+    return error.response
+
+
+@bp.post("/api/v1/candles")
+def ingest() -> tuple[Response, int]:
+    """Validate a batch of candles and store the new ones."""
+    settings = _settings()
+    _authenticate(settings)
+    batch = _read_batch(settings)
+    g.received = len(batch.candles)
+    result = _write(batch, settings)
+    g.added, g.duplicates = result.records_added, result.duplicates
+    return jsonify(result.model_dump()), 201
+
+
+@bp.get("/health")
+def health() -> Response:
+    """The process is alive."""
+    return jsonify(status="ok")
+
+
+@bp.get("/health/ready")
+def ready() -> Response | tuple[Response, int]:
+    """The database answers."""
+    try:
+        with _pool().connection(timeout=2) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error:
+        return jsonify(status="unavailable", database="unreachable"), 503
+    return jsonify(status="ok", database="ok")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """The API description."""
+    return jsonify(openapi_document())
+
+
+def _authenticate(settings: Settings) -> None:
+    presented = request.headers.get("X-API-KEY")
+    if not key_matches(presented, settings.api_keys):
+        reason = "missing X-API-KEY header" if not presented else "invalid API key"
+        raise RejectedError(problem(401, reason, {"WWW-Authenticate": 'ApiKey header="X-API-KEY"'}))
+    g.key_fp = fingerprint(presented or "")
+
+
+def _read_batch(settings: Settings) -> CandleBatch:
+    if request.mimetype != "application/json":
+        raise RejectedError(problem(415, "send the batch as Content-Type: application/json"))
+    data = _decode(request.get_data(cache=False).rstrip(b"\0"))
+    candles = data.get("candles") if isinstance(data, dict) else None
+    if isinstance(candles, list) and len(candles) > settings.max_batch:
+        detail = f"{len(candles)} candles in one batch; the limit is {settings.max_batch}"
+        raise RejectedError(problem(413, detail))
+    try:
+        return validate_batch(data, settings.source_zone)
+    except ValidationError as error:
+        raise RejectedError(_invalid(error)) from None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _decode(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RejectedError(problem(422, f"malformed JSON: {error}")) from None
+
+
+def _invalid(error: ValidationError) -> Response:
+    errors = [
+        FieldError(loc=_location(e["loc"]), msg=e["msg"], type=e["type"])
+        for e in error.errors(include_url=False, include_input=False)[:MAX_LISTED_ERRORS]
+    ]
+    detail = f"{error.error_count()} invalid value(s); nothing was stored"
+    return problem(422, detail, errors=errors, error_count=error.error_count())
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Render ('candles', 3, 'high') as candles[3].high."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
+def _write(batch: CandleBatch, settings: Settings) -> IngestResult:
+    try:
+        with _pool().connection() as conn:
+            result = CandleWriter(conn).write(batch.candles)
+    except psycopg.OperationalError:
+        log.warning("database unavailable", extra={"request_id": g.get("request_id")})
+        retry = {"Retry-After": str(settings.retry_after)}
+        raise RejectedError(
+            problem(503, "the database is unavailable; retry later", retry)
+        ) from None
+    except (psycopg.IntegrityError, psycopg.DataError) as error:
+        log.warning(
+            "database refused batch: %s", error.sqlstate, extra={"request_id": g.request_id}
+        )
+        raise RejectedError(problem(422, "the database refused a value in this batch")) from None
+    return IngestResult(
+        received=result.received, records_added=result.added, duplicates=result.duplicates
+    )
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["candlesvc.settings"]
+    return settings
+
+
+def _pool() -> ConnectionPool:
+    pool: ConnectionPool = current_app.extensions["candlesvc.pool"]
+    return pool

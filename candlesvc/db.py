@@ -1,0 +1,87 @@
+"""Connections and the schema: the connection pool and the versioned files in sql/."""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from candlesvc.settings import Settings
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_LEDGER = """
+CREATE TABLE IF NOT EXISTS candlesvc_schema_migrations (
+    filename   TEXT PRIMARY KEY,
+    sha256     TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+_LOCK_ID = 7_415_301  # advisory lock held while migrating, so concurrent inits serialise
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema file and its checksum."""
+
+    filename: str
+    sql: str
+
+    @property
+    def sha256(self) -> str:
+        """Checksum of the file's text."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def connect_kwargs(prepared_statements: bool) -> dict[str, Any]:
+    """Connection options; prepared statements off for transaction-mode poolers."""
+    return {"prepare_threshold": 5 if prepared_statements else None}
+
+
+def make_pool(settings: Settings) -> ConnectionPool:
+    """A closed pool for one worker process; open it after fork."""
+    return ConnectionPool(
+        settings.database_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.pool_timeout,
+        kwargs=connect_kwargs(settings.prepared_statements),
+        check=ConnectionPool.check_connection,
+        reconnect_timeout=0,  # never give up reconnecting: the database will come back
+        open=False,
+        name="candlesvc",
+    )
+
+
+def migrations(directory: Path = SQL_DIR) -> list[Migration]:
+    """The schema files in the order they apply."""
+    return [Migration(p.name, p.read_text()) for p in sorted(directory.glob("*.sql"))]
+
+
+def apply_migrations(database_url: str, directory: Path = SQL_DIR) -> list[str]:
+    """Apply the schema files not yet applied; return the names applied now."""
+    applied_now = []
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(_LEDGER)
+        for migration in migrations(directory):
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                if _already_applied(conn, migration):
+                    continue
+                conn.execute(migration.sql.encode())
+                conn.execute(
+                    "INSERT INTO candlesvc_schema_migrations (filename, sha256) VALUES (%s, %s)",
+                    (migration.filename, migration.sha256),
+                )
+                applied_now.append(migration.filename)
+    return applied_now
+
+
+def _already_applied(conn: psycopg.Connection[Any], migration: Migration) -> bool:
+    row = conn.execute(
+        "SELECT sha256 FROM candlesvc_schema_migrations WHERE filename = %s",
+        (migration.filename,),
+    ).fetchone()
+    if row and row[0] != migration.sha256:
+        raise RuntimeError(f"{migration.filename} changed after it was applied; add a new file")
+    return row is not None

@@ -1,0 +1,160 @@
+"""The candle model: every rule a candle must satisfy, shared by the API and the importer."""
+
+from contextlib import suppress
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from candlesvc.timezones import SourceZone, parse_zone
+
+Timeframe = Literal[
+    "M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",
+    "H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1",
+]  # fmt: skip
+TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1)
+MAX_EXPONENT = 20
+Price = Annotated[Decimal, Field(allow_inf_nan=False)]
+Symbol = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\p{Cc}](?:\P{Cc}*[^\s\p{Cc}])?$"),
+    Field(
+        description="1-32 characters; inner spaces allowed, no control characters "
+        "and no leading or trailing blanks"
+    ),
+]
+TimeframeName = Annotated[
+    str,
+    StringConstraints(to_upper=True, pattern=f"(?i)^(?:{'|'.join(TIMEFRAMES)})$"),
+    Field(description=f"MT5 timeframe, one of {', '.join(TIMEFRAMES)}; lower case is accepted"),
+]
+Volume = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+ZONE_CONTEXT = "source_zone"
+UTC_ZONE = parse_zone("UTC")
+
+
+class Candle(BaseModel):
+    """One OHLC bar as an MT5 EA or an exported history file describes it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: Symbol = Field(examples=["EURUSD", "US Oil", "XAUUSD.pro"])
+    timeframe: TimeframeName
+    timestamp: datetime = Field(
+        description="ISO 8601 with Z or an offset (an exact instant), or broker wall-clock "
+        "time read in source_tz: ISO 8601 without offset, 'YYYY.MM.DD HH:MM[:SS]', "
+        "or integer epoch seconds (MQL5 datetime)",
+        json_schema_extra={"anyOf": [{"type": "string"}, {"type": "integer"}]},
+    )
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Volume = Field(description="tick volume (or real volume), an integer >= 0")
+
+    @field_validator("timestamp", mode="plain")
+    @classmethod
+    def _timestamp(cls, value: Any, info: ValidationInfo) -> datetime:
+        zone = (info.context or {}).get(ZONE_CONTEXT) or UTC_ZONE
+        return parse_timestamp(value, zone)
+
+    @model_validator(mode="after")
+    def _prices(self) -> "Candle":
+        for price in (self.open, self.high, self.low, self.close):
+            if price.adjusted() > MAX_EXPONENT or price.adjusted() < -MAX_EXPONENT:
+                raise ValueError(f"price {price} is out of range")
+        if self.low > min(self.open, self.close):
+            raise ValueError("low must be <= min(open, close)")
+        if self.high < max(self.open, self.close):
+            raise ValueError("high must be >= max(open, close)")
+        return self
+
+
+def parse_timestamp(value: Any, zone: SourceZone) -> datetime:
+    """Read one timestamp form and return it as an aware UTC datetime."""
+    if isinstance(value, bool) or not isinstance(value, int | str | datetime):
+        raise ValueError("timestamp must be an ISO 8601 string or integer epoch seconds")
+    if isinstance(value, int):
+        moment = _wall_from_epoch(value)
+    elif isinstance(value, str):
+        moment = _parse_text(value)
+    else:
+        moment = value
+    if moment.tzinfo is None:
+        moment = zone.to_utc(moment)
+    moment = moment.astimezone(UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("timestamp must fall between 1970 and 2100")
+    return moment
+
+
+def _wall_from_epoch(seconds: int) -> datetime:
+    """MQL5 datetime: seconds since 1970 on the broker's wall clock."""
+    if not 0 <= seconds < 4_102_444_800:
+        raise ValueError("epoch seconds out of range (milliseconds sent by mistake?)")
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def _parse_text(text: str) -> datetime:
+    """Parse ISO 8601 or MT5's YYYY.MM.DD HH:MM[:SS] (dates alone mean midnight)."""
+    if len(text) >= 10 and text[4] == "." and text[7] == ".":
+        text = f"{text[:4]}-{text[5:7]}-{text[8:]}"
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time())
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            "timestamp must be ISO 8601 (2024-01-02T10:00:00Z) or 'YYYY.MM.DD HH:MM[:SS]'"
+        ) from None
+
+
+class CandleBatch(BaseModel):
+    """The body of POST /api/v1/candles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_tz: str | None = Field(
+        default=None,
+        description="Time zone of timestamps sent without an offset: an IANA name, "
+        "a fixed offset such as +02:00, or NY+7. Defaults to the service's SOURCE_TZ.",
+        examples=["NY+7", "Europe/Athens", "+02:00"],
+    )
+    candles: list[Candle] = Field(min_length=1)
+
+    @field_validator("source_tz")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_zone(value)
+        return value
+
+
+class IngestResult(BaseModel):
+    """What a successful POST stored."""
+
+    received: int = Field(description="candles in the batch")
+    records_added: int = Field(description="new rows stored")
+    duplicates: int = Field(description="candles already stored or repeated in the batch")
+
+
+def validate_batch(data: Any, default_zone: SourceZone) -> CandleBatch:
+    """Validate a decoded request body, reading naive times in its source_tz or the default."""
+    zone = default_zone
+    if isinstance(data, dict) and isinstance(data.get("source_tz"), str):
+        with suppress(ValueError):  # an invalid source_tz is reported by the model itself
+            zone = parse_zone(data["source_tz"])
+    return CandleBatch.model_validate(data, context={ZONE_CONTEXT: zone})

@@ -1,0 +1,49 @@
+"""RFC 9457 problem responses."""
+
+from http import HTTPStatus
+
+from flask import Response, g
+from pydantic import BaseModel, Field
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One validation problem and where it is."""
+
+    loc: str = Field(examples=["candles[3].high"])
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail; `errors` lists validation problems (422 only)."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+    error_count: int | None = None
+
+
+def problem(
+    status: int,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[FieldError] | None = None,
+    error_count: int | None = None,
+) -> Response:
+    """Build an application/problem+json response."""
+    body = Problem(
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        request_id=g.get("request_id"),
+        errors=errors,
+        error_count=error_count,
+    )
+    return Response(
+        body.model_dump_json(exclude_none=True), status, headers or {}, mimetype=PROBLEM_TYPE
+    )

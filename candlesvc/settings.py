@@ -1,0 +1,102 @@
+"""Service settings, read from the environment."""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from candlesvc.security import MIN_KEY_LENGTH
+from candlesvc.timezones import SourceZone, parse_zone
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with."""
+
+    database_url: str
+    api_keys: tuple[str, ...] = field(repr=False)
+    cors_origins: tuple[str, ...] = ()
+    source_zone: SourceZone = field(default_factory=lambda: parse_zone("UTC"))
+    max_batch: int = 10_000
+    max_body_bytes: int = 8 * 1024 * 1024
+    pool_min_size: int = 1
+    pool_max_size: int = 4
+    pool_timeout: float = 5.0
+    prepared_statements: bool = True
+    retry_after: int = 5
+    log_level: str = "INFO"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from environment variables, refusing anything unsafe or malformed."""
+    env = os.environ if env is None else env
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        raise SettingsError("DATABASE_URL is not set")
+    return Settings(
+        database_url=url,
+        api_keys=parse_api_keys(env.get("MT5_API_KEY", "")),
+        cors_origins=_split(env.get("CORS_ORIGINS", "")),
+        source_zone=_zone(env.get("SOURCE_TZ", "UTC")),
+        max_batch=_int(env, "MAX_BATCH", 10_000),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 8 * 1024 * 1024),
+        pool_min_size=_int(env, "POOL_MIN_SIZE", 1, minimum=0),
+        pool_max_size=_int(env, "POOL_MAX_SIZE", 4),
+        pool_timeout=float(_int(env, "POOL_TIMEOUT_MS", 5000)) / 1000,
+        prepared_statements=_bool(env, "PREPARED_STATEMENTS", True),
+        retry_after=_int(env, "RETRY_AFTER", 5),
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+    )
+
+
+def parse_api_keys(raw: str) -> tuple[str, ...]:
+    """Split MT5_API_KEY on commas and require every key to be long enough."""
+    keys = _split(raw)
+    if not keys:
+        raise SettingsError("MT5_API_KEY is not set; generate one with `candlesvc keygen`")
+    for position, key in enumerate(keys, 1):
+        if len(key) < MIN_KEY_LENGTH:
+            raise SettingsError(
+                f"MT5_API_KEY key #{position} has {len(key)} characters; "
+                f"at least {MIN_KEY_LENGTH} are required (`candlesvc keygen` makes one)"
+            )
+    return keys
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    """Comma-separated values, blanks dropped."""
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _zone(raw: str) -> SourceZone:
+    try:
+        return parse_zone(raw)
+    except ValueError as error:
+        raise SettingsError(f"SOURCE_TZ: {error}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")

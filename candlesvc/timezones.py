@@ -1,0 +1,67 @@
+"""Broker time zones: turn MT5 server wall-clock times into UTC instants."""
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
+_NY_PLUS_7 = {"NY+7", "NEWYORK+7", "NEW_YORK+7"}
+
+
+@dataclass(frozen=True)
+class SourceZone:
+    """A broker clock: wall time = local time of `zone` shifted forward by `shift`."""
+
+    name: str
+    zone: tzinfo
+    shift: timedelta = timedelta(0)
+
+    def to_utc(self, wall: datetime) -> datetime:
+        """Convert a naive broker wall-clock time to an aware UTC datetime."""
+        local = (wall - self.shift).replace(tzinfo=self.zone)
+        if isinstance(self.zone, ZoneInfo):
+            _refuse_gap_or_fold(local, self.name)
+        return local.astimezone(UTC)
+
+
+def _refuse_gap_or_fold(local: datetime, name: str) -> None:
+    """Raise ValueError when a wall time is skipped or repeated by a DST change."""
+    first, second = local.replace(fold=0), local.replace(fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return
+    round_trip = first.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None)
+    if round_trip != local.replace(tzinfo=None):
+        raise ValueError(f"time does not exist in {name} (skipped by a DST change)")
+    raise ValueError(
+        f"time is ambiguous in {name} (repeated by a DST change); send it with a UTC offset"
+    )
+
+
+@lru_cache(maxsize=256)
+def parse_zone(text: str) -> SourceZone:
+    """Parse an IANA name, a fixed offset like +02:00 or UTC+3, or NY+7."""
+    name = text.strip()
+    if name.upper() in {"UTC", "Z", "GMT"}:
+        return SourceZone("UTC", UTC)
+    if name.upper() in _NY_PLUS_7:
+        return SourceZone("NY+7", ZoneInfo("America/New_York"), timedelta(hours=7))
+    match = _OFFSET.match(name.upper())
+    if match:
+        return SourceZone(name, timezone(_offset(*match.groups())))
+    try:
+        return SourceZone(name, ZoneInfo(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name (Europe/Athens), "
+            "an offset (+02:00) or NY+7"
+        ) from None
+
+
+def _offset(sign: str, hours: str, minutes: str | None) -> timedelta:
+    """Build a bounded UTC offset from its parsed parts."""
+    delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+    if delta > timedelta(hours=14) or int(minutes or 0) >= 60:
+        raise ValueError("UTC offsets range from -14:00 to +14:00")
+    return -delta if sign == "-" else delta
