@@ -1,0 +1,46 @@
+"""The candlesvc command line: run the service, manage the schema, import history."""
+
+import psycopg
+import typer
+from rich.console import Console
+
+from candlesvc.db import apply_migrations
+from candlesvc.security import generate_key
+from cli import serve
+from cli.common import DatabaseUrl, fail
+
+app = typer.Typer(
+    help="Ingest MetaTrader 5 candles into PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.command()(serve.serve)
+console = Console(stderr=True)
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new random API key for MT5_API_KEY.
+
+    Example: export MT5_API_KEY="$(candlesvc keygen)"
+    """
+    print(generate_key())
+
+
+@db_app.command("init")
+def db_init(database_url: DatabaseUrl) -> None:
+    """Apply the schema files in sql/ that the database has not seen yet.
+
+    Example: DATABASE_URL=postgresql://user:pass@host:5432/db candlesvc db init
+    """
+    try:
+        applied = apply_migrations(database_url)
+    except (psycopg.Error, RuntimeError, OSError) as error:
+        fail(f"schema not applied: {error}", code=3)
+    if applied:
+        console.print(f"applied: {', '.join(applied)}")
+    else:
+        console.print("schema is up to date")
