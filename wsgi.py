@@ -1,5 +1,12 @@
 """WSGI entry point: `gunicorn -c python:candlesvc.gunicorn_conf wsgi:app`."""
 
-from candlesvc.app import create_app
+import sys
 
-app = create_app()
+from candlesvc.app import create_app
+from candlesvc.settings import SettingsError
+
+try:
+    app = create_app()
+except SettingsError as error:
+    print(f"candlesvc: refusing to start: {error}", file=sys.stderr)
+    raise SystemExit(3) from None

@@ -27,11 +27,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class StderrHandler(logging.Handler):
+    """Write each record to whatever sys.stderr is at the time."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write one formatted line."""
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # logging must never break a request
+            self.handleError(record)
+
+
 def configure_logging(level: str) -> None:
     """Send candlesvc's logs to stderr as JSON lines."""
     logger = logging.getLogger("candlesvc")
-    if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, StderrHandler) for h in logger.handlers):
+        handler = StderrHandler()
         handler.setFormatter(JsonFormatter())
         logger.addHandler(handler)
     logger.setLevel(level)

@@ -1,6 +1,7 @@
 """`candlesvc serve`: run the service under gunicorn, with a local database when none is set."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -86,10 +87,14 @@ def _announce(key: str, host: str, port: int) -> None:
 
 
 def _gunicorn(env: dict[str, str], bind: str, workers: int) -> int:
-    """Run gunicorn in the foreground and return its exit code."""
+    """Run gunicorn until it exits, passing SIGINT and SIGTERM on to it."""
     command = [sys.executable, "-m", "gunicorn", "-c", "python:candlesvc.gunicorn_conf",
                "--bind", bind, "--workers", str(workers), "candlesvc.app:create_app()"]  # fmt: skip
-    try:
-        return subprocess.call(command, env=env)
-    except KeyboardInterrupt:
-        return 0
+    server = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _frame: object) -> None:
+        server.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, forward)
+    return server.wait()

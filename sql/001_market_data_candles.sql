@@ -25,5 +25,7 @@ CREATE TABLE IF NOT EXISTS market_data_candles (
         AND open > '-Infinity' AND close > '-Infinity'),
     CONSTRAINT low_is_lowest CHECK (low <= LEAST(open, close)),
     CONSTRAINT high_is_highest CHECK (high >= GREATEST(open, close)),
-    CONSTRAINT volume_not_negative CHECK (volume >= 0)
+    CONSTRAINT volume_not_negative CHECK (volume >= 0),
+    CONSTRAINT timestamp_in_range CHECK (
+        "timestamp" >= '1970-01-01 00:00:00+00' AND "timestamp" < '2100-01-01 00:00:00+00')
 );

@@ -1,0 +1,144 @@
+"""The candle model: every validation rule and timestamp form."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from candlesvc.models import TIMEFRAMES, Candle, validate_batch
+from candlesvc.timezones import parse_zone
+from tests.helpers import candle
+
+UTC_ZONE = parse_zone("UTC")
+
+
+def valid(zone: str = "UTC", **overrides: object) -> Candle:
+    return validate_batch({"candles": [candle(**overrides)]}, parse_zone(zone)).candles[0]
+
+
+def problems(zone: str = "UTC", **overrides: object) -> list[tuple[str, ...]]:
+    with pytest.raises(ValidationError) as caught:
+        validate_batch({"candles": [candle(**overrides)]}, parse_zone(zone))
+    return [tuple(map(str, e["loc"][2:])) for e in caught.value.errors()]
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    ["EURUSD", "EURUSD!", "WDO$N", "GOLD#", "XAUUSD.pro", "#AAPL", "EURUSD+", "US Oil",
+     "Volatility 75 Index", "AT&T", "BRENT-FUT", "EUR_USD", "S" * 32],
+)  # fmt: skip
+def test_real_broker_symbols_are_accepted(symbol):
+    assert valid(symbol=symbol).symbol == symbol
+
+
+@pytest.mark.parametrize("symbol", ["", " EURUSD", "EURUSD ", "EUR\tUSD", "EUR\x00", "S" * 33])
+def test_impossible_symbols_are_rejected(symbol):
+    assert problems(symbol=symbol) == [("symbol",)]
+
+
+def test_all_21_timeframes_and_lower_case():
+    assert len(TIMEFRAMES) == 21
+    for name in TIMEFRAMES:
+        assert valid(timeframe=name.lower()).timeframe == name
+
+
+@pytest.mark.parametrize("timeframe", ["M7", "H5", "1H", "", "MN", 60])
+def test_unknown_timeframes_are_rejected(timeframe):
+    assert problems(timeframe=timeframe) == [("timeframe",)]
+
+
+@pytest.mark.parametrize(
+    ("zone", "value", "expected"),
+    [
+        ("UTC", "2024-01-02T10:00:00Z", datetime(2024, 1, 2, 10, tzinfo=UTC)),
+        ("NY+7", "2024-01-02T10:00:00+02:00", datetime(2024, 1, 2, 8, tzinfo=UTC)),
+        ("UTC", "2024-01-02T10:00:00", datetime(2024, 1, 2, 10, tzinfo=UTC)),
+        ("+02:00", "2024-01-02T10:00:00", datetime(2024, 1, 2, 8, tzinfo=UTC)),
+        ("UTC+3", "2024.01.02 10:00", datetime(2024, 1, 2, 7, tzinfo=UTC)),
+        ("-05:30", "2024.01.02 10:00:30", datetime(2024, 1, 2, 15, 30, 30, tzinfo=UTC)),
+        ("Europe/Athens", "2024.07.02 10:00", datetime(2024, 7, 2, 7, tzinfo=UTC)),
+        ("Europe/Athens", "2024.01.02 10:00", datetime(2024, 1, 2, 8, tzinfo=UTC)),
+        ("NY+7", 1_704_189_600, datetime(2024, 1, 2, 8, tzinfo=UTC)),  # winter: GMT+2
+        ("NY+7", 1_719_914_400, datetime(2024, 7, 2, 7, tzinfo=UTC)),  # summer: GMT+3
+        ("UTC", 1_704_189_600, datetime(2024, 1, 2, 10, tzinfo=UTC)),
+        ("UTC", "2024.01.02", datetime(2024, 1, 2, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_forms(zone, value, expected):
+    assert valid(zone, timestamp=value).timestamp == expected
+
+
+def test_ny_plus_7_switches_with_us_dst_not_eu_dst():
+    # 2024-03-10 US spring forward; Europe switches on 2024-03-31.
+    before = valid("NY+7", timestamp="2024.03.08 12:00").timestamp
+    after = valid("NY+7", timestamp="2024.03.11 12:00").timestamp
+    assert (before.hour, after.hour) == (10, 9)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2024.11.03 08:30", "2024-11-03T08:59:00"],  # NY 01:30 repeats on Nov 3
+)
+def test_ambiguous_wall_time_at_dst_change_is_rejected(value):
+    assert problems("NY+7", timestamp=value) == [("timestamp",)]
+
+
+def test_skipped_wall_time_at_dst_change_is_rejected():
+    assert problems("Europe/Athens", timestamp="2024.03.31 03:30") == [("timestamp",)]
+
+
+def test_an_offset_makes_a_dst_fold_time_exact():
+    first = valid("NY+7", timestamp="2024-11-03T08:30:00+03:00").timestamp
+    second = valid("NY+7", timestamp="2024-11-03T08:30:00+02:00").timestamp
+    assert (second - first).total_seconds() == 3600
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yesterday", "2024-13-01T00:00:00Z", "2024.01.32 10:00", 1.5e9, True, None, -1,
+     1_704_189_600_000, "1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z", [2024]],
+)  # fmt: skip
+def test_bad_timestamps_are_rejected(value):
+    assert problems(timestamp=value) == [("timestamp",)]
+
+
+@pytest.mark.parametrize("price", ["1.1", 1.1, 1, "0.00001", Decimal("1.1"), "-37.63"])
+def test_prices_from_numbers_and_numeric_strings(price):
+    c = valid(open=price, close=price, high=price, low=price)
+    assert c.open == Decimal(str(price))
+
+
+@pytest.mark.parametrize("price", [True, "NaN", "Infinity", "-Infinity", "abc", None, "1e999"])
+def test_non_finite_or_non_numeric_prices_are_rejected(price):
+    assert problems(open=price)
+
+
+def test_low_above_open_or_close_is_rejected():
+    assert problems(low=1.12) == [()]
+
+
+def test_high_below_open_or_close_is_rejected():
+    assert problems(high=1.12) == [()]
+
+
+def test_equal_ohlc_is_a_valid_flat_bar():
+    assert valid(open=1, high=1, low=1, close=1).high == 1
+
+
+@pytest.mark.parametrize("volume", [-1, 1.5, "7", True, None, 2**63])
+def test_volume_must_be_a_non_negative_integer(volume):
+    assert problems(volume=volume) == [("volume",)]
+
+
+def test_volume_is_required():
+    data = candle()
+    del data["volume"]
+    with pytest.raises(ValidationError, match="volume"):
+        validate_batch({"candles": [data]}, UTC_ZONE)
+
+
+def test_unknown_fields_are_rejected_in_candle_and_batch():
+    assert problems(tick_volume=5) == [("tick_volume",)]
+    with pytest.raises(ValidationError, match="unexpected"):
+        validate_batch({"candles": [candle()], "unexpected": 1}, UTC_ZONE)

@@ -1,0 +1,156 @@
+"""The schema in sql/: constraints that mirror validation, RLS, and idempotent `db init`."""
+
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+from psycopg import errors, sql
+from typer.testing import CliRunner
+
+from candlesvc.db import SQL_DIR, apply_migrations
+from candlesvc.models import Candle
+from candlesvc.writer import CandleWriter
+from cli.main import app as cli
+from tests.conftest import PG_PASSWORD, db_url
+from tests.helpers import rows
+
+INSERT = (
+    'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low, close,'
+    " volume) VALUES (%(symbol)s, %(timeframe)s, %(timestamp)s, %(open)s, %(high)s, %(low)s,"
+    " %(close)s, %(volume)s)"
+)
+GOOD = {
+    "symbol": "EURUSD", "timeframe": "M1", "timestamp": datetime(2024, 1, 2, tzinfo=UTC),
+    "open": "1.1", "high": "1.2", "low": "1.0", "close": "1.15", "volume": 5,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"symbol": ""}, {"symbol": " EURUSD"}, {"symbol": "EURUSD "}, {"symbol": "EUR\tUSD"},
+        {"symbol": "S" * 33}, {"timeframe": "M7"}, {"timeframe": "m1"},
+        {"open": "NaN"}, {"high": "Infinity"}, {"low": "-Infinity"}, {"close": "NaN"},
+        {"low": "1.12"}, {"high": "1.12"}, {"volume": -1},
+        {"timestamp": datetime(1969, 12, 31, tzinfo=UTC)},
+        {"timestamp": datetime(2100, 1, 1, tzinfo=UTC)},
+    ],
+)  # fmt: skip
+def test_database_refuses_what_the_api_refuses(db, bad):
+    with pytest.raises(errors.CheckViolation):
+        db.execute(INSERT, GOOD | bad)
+
+
+@pytest.mark.parametrize("column", ["symbol", "timeframe", "timestamp", "open", "volume"])
+def test_required_columns_are_not_null(db, column):
+    with pytest.raises(errors.NotNullViolation):
+        db.execute(INSERT, GOOD | {column: None})
+
+
+def test_symbol_timeframe_timestamp_is_unique(db):
+    db.execute(INSERT, GOOD)
+    with pytest.raises(errors.UniqueViolation):
+        db.execute(INSERT, GOOD | {"volume": 6})
+
+
+def test_created_at_defaults_to_now(db):
+    db.execute(INSERT, GOOD)
+    created = db.execute("SELECT created_at FROM market_data_candles").fetchone()[0]
+    assert abs((datetime.now(UTC) - created).total_seconds()) < 60
+
+
+def test_row_level_security_is_enabled(db):
+    enabled = db.execute(
+        "SELECT relrowsecurity FROM pg_class WHERE relname = 'market_data_candles'"
+    ).fetchone()
+    assert enabled == (True,)
+
+
+def test_authenticated_reads_but_cannot_write(db):
+    db.execute(INSERT, GOOD)
+    with db.transaction(force_rollback=True):
+        db.execute("SET LOCAL ROLE authenticated")
+        assert db.execute("SELECT count(*) FROM market_data_candles").fetchone() == (1,)
+        with pytest.raises(errors.InsufficientPrivilege), db.transaction():
+            db.execute(INSERT, GOOD | {"symbol": "GBPUSD"})
+
+
+def test_anon_can_neither_read_nor_write(db):
+    with db.transaction(force_rollback=True):
+        db.execute("SET LOCAL ROLE anon")
+        with pytest.raises(errors.InsufficientPrivilege), db.transaction():
+            db.execute("SELECT count(*) FROM market_data_candles")
+        with pytest.raises(errors.InsufficientPrivilege), db.transaction():
+            db.execute(INSERT, GOOD)
+
+
+def test_service_role_may_insert(db):
+    with db.transaction():
+        db.execute("SET LOCAL ROLE service_role")
+        db.execute(INSERT, GOOD)
+    assert len(rows(db)) == 1
+
+
+@pytest.fixture
+def ingest_login(db) -> Iterator[str]:
+    """A dedicated login role holding only the documented candles_writer grants."""
+    name = f"ingest_{secrets.token_hex(4)}"
+    db.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE candles_writer").format(
+            sql.Identifier(name), sql.Literal(PG_PASSWORD)
+        )
+    )
+    yield name
+    db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def test_dedicated_ingest_role_writes_through_the_writer(db, database_url, ingest_login):
+    url = database_url.replace("candlesvc:", f"{ingest_login}:", 1)
+    candle = Candle.model_validate(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
+    with psycopg.connect(url) as conn:
+        bypass = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user")
+        assert bypass.fetchone() == (False,)
+        first = CandleWriter(conn).write([candle, candle])
+        again = CandleWriter(conn).write([candle])
+    assert (first.added, first.duplicates, again.duplicates) == (1, 1, 1)
+    assert rows(db)[0][3] == Decimal("1.1")
+
+
+def test_db_init_applies_every_file_once_and_records_it(pg_cluster):
+    name = f"fresh_{secrets.token_hex(4)}"
+    with psycopg.connect(db_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            runner = CliRunner()
+            first = runner.invoke(cli, ["db", "init", "--database-url", db_url(name)])
+            second = runner.invoke(cli, ["db", "init"], env={"DATABASE_URL": db_url(name)})
+            with psycopg.connect(db_url(name)) as conn:
+                ledger = conn.execute(
+                    "SELECT filename FROM candlesvc_schema_migrations ORDER BY 1"
+                ).fetchall()
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    files = sorted(p.name for p in SQL_DIR.glob("*.sql"))
+    assert first.exit_code == 0, first.output
+    assert all(f in first.output for f in files)
+    assert second.exit_code == 0
+    assert "up to date" in second.output
+    assert [r[0] for r in ledger] == files
+
+
+def test_a_changed_migration_is_refused(database_url, tmp_path):
+    for path in SQL_DIR.glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text() + "\n-- edited\n")
+    with pytest.raises(RuntimeError, match="changed after it was applied"):
+        apply_migrations(database_url, tmp_path)
+
+
+def test_db_init_on_unreachable_database_is_one_line(pg_cluster):
+    result = CliRunner().invoke(
+        cli, ["db", "init", "--database-url", "postgresql://x:y@127.0.0.1:1/none"]
+    )
+    assert result.exit_code == 3
+    assert "Traceback" not in result.output

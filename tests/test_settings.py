@@ -1,0 +1,86 @@
+"""Settings and keys: the service refuses to start unsafely, and says why."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from candlesvc.app import create_app
+from candlesvc.security import MIN_KEY_LENGTH, fingerprint, key_matches
+from candlesvc.settings import SettingsError, load_settings
+from cli.main import app as cli
+
+URL = "postgresql://u:p@127.0.0.1:1/db"
+KEY = "k" * 32
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_refuses_to_start_without_a_key():
+    with pytest.raises(SettingsError, match="MT5_API_KEY is not set"):
+        create_app({"DATABASE_URL": URL, "MT5_API_KEY": ""})
+
+
+def test_refuses_a_short_key_and_names_which_one():
+    with pytest.raises(SettingsError, match="key #2 has 31 characters; at least 32"):
+        load_settings({"DATABASE_URL": URL, "MT5_API_KEY": f"{KEY},{'s' * 31}"})
+
+
+def test_refuses_to_start_without_a_database_url():
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        load_settings({"MT5_API_KEY": KEY})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MAX_BATCH", "lots"), ("MAX_BATCH", "0"), ("SOURCE_TZ", "Mars/Base"),
+     ("PREPARED_STATEMENTS", "maybe")],
+)  # fmt: skip
+def test_malformed_settings_are_refused(name, value):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({"DATABASE_URL": URL, "MT5_API_KEY": KEY, name: value})
+
+
+def test_settings_repr_hides_the_keys():
+    settings = load_settings({"DATABASE_URL": URL, "MT5_API_KEY": KEY})
+    assert KEY not in repr(settings)
+
+
+def test_gunicorn_entry_point_refuses_in_one_line():
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=ROOT,
+        env={"DATABASE_URL": URL, "MT5_API_KEY": "short", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 3
+    assert result.stderr.strip().startswith("candlesvc: refusing to start: MT5_API_KEY")
+    assert "short" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_keygen_prints_a_strong_unique_key():
+    runner = CliRunner()
+    first, second = (runner.invoke(cli, ["keygen"]).output.strip() for _ in range(2))
+    assert len(first) >= MIN_KEY_LENGTH
+    assert first != second
+    load_settings({"DATABASE_URL": URL, "MT5_API_KEY": first})
+
+
+def test_key_matching_is_exact():
+    keys = (KEY, "r" * 40)
+    assert key_matches(KEY, keys)
+    assert key_matches("r" * 40, keys)
+    assert not key_matches(KEY[:-1], keys)
+    assert not key_matches(KEY + "x", keys)
+    assert not key_matches("", keys)
+    assert not key_matches(None, keys)
+
+
+def test_fingerprint_is_short_and_does_not_contain_the_key():
+    assert len(fingerprint(KEY)) == 8
+    assert fingerprint(KEY) not in KEY
+    assert fingerprint(KEY) != fingerprint("r" * 40)
