@@ -1,14 +1,25 @@
-"""The only code that writes candles: COPY into a staging table, then one ordered merge."""
+"""The only code that writes candles: stage the batch, then one merge in key order.
 
-from collections.abc import Iterable
+Small batches are merged straight from arrays (one round trip, no staging table);
+larger ones are COPYed into a temporary staging table first.
+"""
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psycopg import Connection, sql
 
 from candlesvc.models import Candle
 
-TABLE = sql.Identifier("market_data_candles")
-COLUMNS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume")
+SMALL_BATCH = 64
+_TABLE = sql.Identifier("market_data_candles")
+_COLUMNS = sql.SQL(", ").join(
+    map(sql.Identifier, ("symbol", "timeframe", "timestamp", "open", "high", "low", "close",
+                         "volume"))
+)  # fmt: skip
+_CONFLICT = sql.SQL("ON CONFLICT (symbol, timeframe, {}) DO NOTHING").format(
+    sql.Identifier("timestamp")
+)
 _STAGE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS candle_stage ("
     " symbol text, timeframe text, ts timestamptz, open numeric, high numeric,"
@@ -18,21 +29,24 @@ _STAGE = sql.SQL(
 _COPY = sql.SQL(
     "COPY candle_stage (symbol, timeframe, ts, open, high, low, close, volume, ord) FROM STDIN"
 )
-_MERGE = sql.SQL(
+_MERGE_STAGE = sql.SQL(
     "INSERT INTO {table} ({columns})"
     " SELECT symbol, timeframe, ts, open, high, low, close, volume FROM candle_stage"
-    " ORDER BY symbol, timeframe, ts, ord"
-    " ON CONFLICT (symbol, timeframe, {ts}) DO NOTHING"
-).format(
-    table=TABLE,
-    columns=sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
-    ts=sql.Identifier("timestamp"),
-)
+    " ORDER BY symbol, timeframe, ts, ord {conflict}"
+).format(table=_TABLE, columns=_COLUMNS, conflict=_CONFLICT)
+_MERGE_ARRAYS = sql.SQL(
+    "INSERT INTO {table} ({columns})"
+    " SELECT symbol, timeframe, ts, open, high, low, close, volume"
+    " FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[],"
+    " %s::numeric[], %s::numeric[], %s::bigint[])"
+    " WITH ORDINALITY AS c(symbol, timeframe, ts, open, high, low, close, volume, ord)"
+    " ORDER BY symbol, timeframe, ts, ord {conflict}"
+).format(table=_TABLE, columns=_COLUMNS, conflict=_CONFLICT)
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """How many candles a write received, stored, and skipped as duplicates."""
+    """How many candles a write received, and how many of them it stored."""
 
     received: int
     added: int
@@ -53,26 +67,40 @@ class CandleWriter:
         self._conn = conn
         self._staged = False
 
-    def write(self, candles: Iterable[Candle]) -> WriteResult:
-        """Stage the candles with COPY and merge them in key order; return the counts."""
+    def write(self, candles: Sequence[Candle]) -> WriteResult:
+        """Store the candles that are new, first occurrence winning; return the counts."""
+        if not candles:
+            return WriteResult(0, 0)
+        if len(candles) <= SMALL_BATCH:
+            return WriteResult(len(candles), self._merge_arrays(candles))
+        return WriteResult(len(candles), self._merge_staged(candles))
+
+    def _merge_arrays(self, candles: Sequence[Candle]) -> int:
+        columns = zip(
+            *((c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close, c.volume)
+              for c in candles),
+            strict=True,
+        )  # fmt: skip
+        with self._conn.cursor() as cur:
+            cur.execute(_MERGE_ARRAYS, [list(column) for column in columns])
+            return cur.rowcount
+
+    def _merge_staged(self, candles: Sequence[Candle]) -> int:
         with self._conn.cursor() as cur:
             cur.execute(_STAGE)
             if self._staged:
                 cur.execute("TRUNCATE candle_stage")
-            received = 0
             with cur.copy(_COPY) as copy:
-                for received, c in enumerate(candles, 1):
+                for ord_, c in enumerate(candles):
                     copy.write_row(
                         (c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close,
-                         c.volume, received)
+                         c.volume, ord_)
                     )  # fmt: skip
             self._staged = True
-            if not received:
-                return WriteResult(0, 0)
-            cur.execute(_MERGE)
-            return WriteResult(received, cur.rowcount)
+            cur.execute(_MERGE_STAGE)
+            return cur.rowcount
 
 
-def write_candles(conn: Connection[object], candles: Iterable[Candle]) -> WriteResult:
+def write_candles(conn: Connection[object], candles: Sequence[Candle]) -> WriteResult:
     """Write one batch of candles in the caller's transaction."""
     return CandleWriter(conn).write(candles)

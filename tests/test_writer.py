@@ -1,0 +1,72 @@
+"""The writer on its own: both write paths, duplicates, reuse within a transaction, rollback."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from candlesvc.models import Candle
+from candlesvc.writer import SMALL_BATCH, CandleWriter
+from tests.helpers import rows
+
+START = datetime(2024, 1, 2, tzinfo=UTC)
+
+
+def bars(count: int, first: int = 0, volume: int = 1) -> list[Candle]:
+    price = Decimal("1.23456")
+    return [
+        Candle(symbol="EURUSD", timeframe="M1", timestamp=START + timedelta(minutes=first + i),
+               open=price, high=price, low=price, close=price, volume=volume)
+        for i in range(count)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [1, SMALL_BATCH, SMALL_BATCH + 1, 1000])
+def test_both_paths_store_new_rows_and_count_duplicates(database_url, db, size):
+    with psycopg.connect(database_url) as conn:
+        first = CandleWriter(conn).write(bars(size))
+    with psycopg.connect(database_url) as conn:
+        again = CandleWriter(conn).write(bars(size) + bars(1, size))
+    assert (first.received, first.added, first.duplicates) == (size, size, 0)
+    assert (again.received, again.added, again.duplicates) == (size + 1, 1, size)
+    assert len(rows(db)) == size + 1
+    assert rows(db)[0][3] == Decimal("1.23456")
+
+
+@pytest.mark.parametrize("size", [2, SMALL_BATCH + 10])
+def test_first_occurrence_in_a_batch_wins(database_url, db, size):
+    batch = bars(size // 2, volume=1) + bars(size // 2, volume=2)
+    with psycopg.connect(database_url) as conn:
+        result = CandleWriter(conn).write(batch)
+    assert result.duplicates == size // 2
+    assert {r[7] for r in rows(db)} == {1}
+
+
+def test_several_staged_writes_in_one_transaction(database_url, db):
+    with psycopg.connect(database_url) as conn:
+        writer = CandleWriter(conn)
+        results = [writer.write(bars(200, first)) for first in (0, 100, 300)]
+    assert [r.added for r in results] == [200, 100, 200]
+    assert len(rows(db)) == 500
+
+
+def test_rolled_back_transaction_stores_nothing(database_url, db):
+    with psycopg.connect(database_url) as conn:
+        CandleWriter(conn).write(bars(500))
+        CandleWriter(conn).write(bars(5, 600))
+        conn.rollback()
+    assert rows(db) == []
+
+
+def test_staging_table_is_empty_after_commit(database_url):
+    with psycopg.connect(database_url) as conn:
+        CandleWriter(conn).write(bars(300))
+        conn.commit()
+        assert conn.execute("SELECT count(*) FROM candle_stage").fetchone() == (0,)
+
+
+def test_empty_write_does_nothing(database_url, db):
+    with psycopg.connect(database_url) as conn:
+        assert CandleWriter(conn).write([]).received == 0
+    assert rows(db) == []
