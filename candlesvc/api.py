@@ -15,7 +15,7 @@ from candlesvc.openapi import openapi_document
 from candlesvc.problems import FieldError, problem
 from candlesvc.security import fingerprint, key_matches
 from candlesvc.settings import Settings
-from candlesvc.writer import CandleWriter
+from candlesvc.writer import CandleWriter, OnConflict
 
 bp = Blueprint("candles", __name__)
 log = logging.getLogger("candlesvc.api")
@@ -39,11 +39,12 @@ def ingest() -> tuple[Response, int]:
     """Validate a batch of candles and store the new ones."""
     settings = _settings()
     _authenticate(settings)
+    on_conflict = _on_conflict()
     batch = _read_batch(settings)
     g.received = len(batch.candles)
-    result = _write(batch, settings)
+    result = _write(batch, settings, on_conflict)
     g.added, g.duplicates = result.records_added, result.duplicates
-    return jsonify(result.model_dump()), 201
+    return jsonify(result.model_dump(exclude_none=True)), 201
 
 
 @bp.get("/health")
@@ -119,10 +120,19 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _write(batch: CandleBatch, settings: Settings) -> IngestResult:
+def _on_conflict() -> OnConflict:
+    value = request.args.get("on_conflict", OnConflict.IGNORE.value)
+    try:
+        return OnConflict(value)
+    except ValueError:
+        error = FieldError(loc="on_conflict", msg="must be ignore or update", type="enum")
+        raise RejectedError(problem(422, "invalid on_conflict", errors=[error])) from None
+
+
+def _write(batch: CandleBatch, settings: Settings, on_conflict: OnConflict) -> IngestResult:
     try:
         with _pool().connection() as conn:
-            result = CandleWriter(conn).write(batch.candles)
+            result = CandleWriter(conn, on_conflict).write(batch.candles)
     except psycopg.OperationalError:
         log.warning("database unavailable", extra={"request_id": g.get("request_id")})
         retry = {"Retry-After": str(settings.retry_after)}
@@ -134,8 +144,12 @@ def _write(batch: CandleBatch, settings: Settings) -> IngestResult:
             "database refused batch: %s", error.sqlstate, extra={"request_id": g.request_id}
         )
         raise RejectedError(problem(422, "the database refused a value in this batch")) from None
+    updated = result.updated if on_conflict is OnConflict.UPDATE else None
     return IngestResult(
-        received=result.received, records_added=result.added, duplicates=result.duplicates
+        received=result.received,
+        records_added=result.added,
+        records_updated=updated,
+        duplicates=result.duplicates,
     )
 
 

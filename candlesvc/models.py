@@ -148,7 +148,10 @@ class IngestResult(BaseModel):
 
     received: int = Field(description="candles in the batch")
     records_added: int = Field(description="new rows stored")
-    duplicates: int = Field(description="candles already stored or repeated in the batch")
+    records_updated: int | None = Field(
+        default=None, description="stored rows whose values changed (on_conflict=update only)"
+    )
+    duplicates: int = Field(description="candles that changed nothing: stored as sent or repeated")
 
 
 def validate_batch(data: Any, default_zone: SourceZone) -> CandleBatch:

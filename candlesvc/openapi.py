@@ -40,6 +40,15 @@ def openapi_document() -> dict[str, Any]:
     ingest = {
         "summary": "Store a batch of candles",
         "security": [{"ApiKey": []}],
+        "parameters": [
+            {
+                "name": "on_conflict",
+                "in": "query",
+                "description": "ignore: keep stored bars (first in a batch wins); update: "
+                "replace stored bars whose values differ (last in a batch wins)",
+                "schema": {"type": "string", "enum": ["ignore", "update"], "default": "ignore"},
+            }
+        ],
         "requestBody": {"required": True, **_json("the candles", "CandleBatch")},
         "responses": {
             "201": _json("stored; duplicates ignored and counted", "IngestResult"),

@@ -6,20 +6,23 @@ larger ones are COPYed into a temporary staging table first.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 from psycopg import Connection, sql
 
 from candlesvc.models import Candle
 
 SMALL_BATCH = 64
-_TABLE = sql.Identifier("market_data_candles")
-_COLUMNS = sql.SQL(", ").join(
-    map(sql.Identifier, ("symbol", "timeframe", "timestamp", "open", "high", "low", "close",
-                         "volume"))
-)  # fmt: skip
-_CONFLICT = sql.SQL("ON CONFLICT (symbol, timeframe, {}) DO NOTHING").format(
-    sql.Identifier("timestamp")
-)
+
+
+class OnConflict(StrEnum):
+    """What to do with a candle whose key is already stored."""
+
+    IGNORE = "ignore"  # keep the stored bar; first occurrence in a batch wins
+    UPDATE = "update"  # replace a stored bar whose values differ; last occurrence wins
+
+
 _STAGE = sql.SQL(
     "CREATE TEMP TABLE IF NOT EXISTS candle_stage ("
     " symbol text, timeframe text, ts timestamptz, open numeric, high numeric,"
@@ -29,63 +32,82 @@ _STAGE = sql.SQL(
 _COPY = sql.SQL(
     "COPY candle_stage (symbol, timeframe, ts, open, high, low, close, volume, ord) FROM STDIN"
 )
-_MERGE_STAGE = sql.SQL(
-    "INSERT INTO {table} ({columns})"
-    " SELECT symbol, timeframe, ts, open, high, low, close, volume FROM candle_stage"
-    " ORDER BY symbol, timeframe, ts, ord {conflict}"
-).format(table=_TABLE, columns=_COLUMNS, conflict=_CONFLICT)
-_MERGE_ARRAYS = sql.SQL(
-    "INSERT INTO {table} ({columns})"
-    " SELECT symbol, timeframe, ts, open, high, low, close, volume"
-    " FROM unnest(%s::text[], %s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[],"
+_ARRAYS = sql.SQL(
+    "unnest(%s::text[], %s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[],"
     " %s::numeric[], %s::numeric[], %s::bigint[])"
     " WITH ORDINALITY AS c(symbol, timeframe, ts, open, high, low, close, volume, ord)"
-    " ORDER BY symbol, timeframe, ts, ord {conflict}"
-).format(table=_TABLE, columns=_COLUMNS, conflict=_CONFLICT)
+)
+_INSERT = sql.SQL(
+    'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low, close,'
+    " volume) SELECT symbol, timeframe, ts, open, high, low, close, volume FROM {source}"
+    " ORDER BY symbol, timeframe, ts, ord"
+    ' ON CONFLICT (symbol, timeframe, "timestamp") DO NOTHING'
+)
+_UPSERT = sql.SQL(
+    "WITH merged AS ("
+    ' INSERT INTO market_data_candles AS t (symbol, timeframe, "timestamp", open, high, low,'
+    " close, volume) SELECT symbol, timeframe, ts, open, high, low, close, volume FROM ("
+    "  SELECT DISTINCT ON (symbol, timeframe, ts) * FROM {source}"
+    "  ORDER BY symbol, timeframe, ts, ord DESC) AS latest"
+    ' ON CONFLICT (symbol, timeframe, "timestamp") DO UPDATE SET open = EXCLUDED.open,'
+    " high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,"
+    " volume = EXCLUDED.volume"
+    " WHERE (t.open, t.high, t.low, t.close, t.volume)"
+    "  IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,"
+    "  EXCLUDED.volume)"
+    " RETURNING xmax = 0 AS inserted)"
+    " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+)
 
 
 @dataclass(frozen=True)
 class WriteResult:
-    """How many candles a write received, and how many of them it stored."""
+    """How many candles a write received, stored as new rows, and used to update rows."""
 
     received: int
     added: int
+    updated: int = 0
 
     @property
     def duplicates(self) -> int:
-        """Candles that were already stored or repeated within the write."""
-        return self.received - self.added
+        """Candles that changed nothing: already stored as sent, or repeated in the write."""
+        return self.received - self.added - self.updated
 
     def __add__(self, other: "WriteResult") -> "WriteResult":
-        return WriteResult(self.received + other.received, self.added + other.added)
+        return WriteResult(
+            self.received + other.received, self.added + other.added, self.updated + other.updated
+        )
 
 
 class CandleWriter:
     """Writes batches of candles inside the caller's transaction on one connection."""
 
-    def __init__(self, conn: Connection[object]) -> None:
+    def __init__(self, conn: Connection[Any], on_conflict: OnConflict = OnConflict.IGNORE):
         self._conn = conn
+        self._on_conflict = on_conflict
         self._staged = False
 
     def write(self, candles: Sequence[Candle]) -> WriteResult:
-        """Store the candles that are new, first occurrence winning; return the counts."""
+        """Merge the candles into the table in key order; return the counts."""
         if not candles:
             return WriteResult(0, 0)
         if len(candles) <= SMALL_BATCH:
-            return WriteResult(len(candles), self._merge_arrays(candles))
-        return WriteResult(len(candles), self._merge_staged(candles))
+            return self._merge(candles, _ARRAYS, _columns(candles))
+        self._stage(candles)
+        return self._merge(candles, sql.SQL("candle_stage"), [])
 
-    def _merge_arrays(self, candles: Sequence[Candle]) -> int:
-        columns = zip(
-            *((c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close, c.volume)
-              for c in candles),
-            strict=True,
-        )  # fmt: skip
+    def _merge(
+        self, candles: Sequence[Candle], source: sql.Composable, params: list[Any]
+    ) -> WriteResult:
+        upsert = self._on_conflict is OnConflict.UPDATE
         with self._conn.cursor() as cur:
-            cur.execute(_MERGE_ARRAYS, [list(column) for column in columns])
-            return cur.rowcount
+            cur.execute((_UPSERT if upsert else _INSERT).format(source=source), params)
+            if not upsert:
+                return WriteResult(len(candles), cur.rowcount)
+            added, updated = cur.fetchone() or (0, 0)
+            return WriteResult(len(candles), int(added), int(updated))
 
-    def _merge_staged(self, candles: Sequence[Candle]) -> int:
+    def _stage(self, candles: Sequence[Candle]) -> None:
         with self._conn.cursor() as cur:
             cur.execute(_STAGE)
             if self._staged:
@@ -96,11 +118,16 @@ class CandleWriter:
                         (c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close,
                          c.volume, ord_)
                     )  # fmt: skip
-            self._staged = True
-            cur.execute(_MERGE_STAGE)
-            return cur.rowcount
+        self._staged = True
 
 
-def write_candles(conn: Connection[object], candles: Sequence[Candle]) -> WriteResult:
-    """Write one batch of candles in the caller's transaction."""
+def _columns(candles: Sequence[Candle]) -> list[Any]:
+    """The candles as eight parallel arrays, one per column."""
+    rows = ((c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close, c.volume)
+            for c in candles)  # fmt: skip
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def write_candles(conn: Connection[Any], candles: Sequence[Candle]) -> WriteResult:
+    """Write one batch of candles in the caller's transaction, ignoring stored keys."""
     return CandleWriter(conn).write(candles)

@@ -199,3 +199,27 @@ def test_response_carries_request_id(client):
     generated = post(client, {"candles": [candle()]})
     assert len(generated.headers["X-Request-ID"]) == 32
     assert generated.get_json()["duplicates"] == 1
+
+
+def test_on_conflict_update_corrects_a_forming_bar(client, db):
+    post(client, {"candles": [candle(close=1.15, high=1.2)]})
+    url = "/api/v1/candles?on_conflict=update"
+    final = {"candles": [candle(close=1.19, high=1.25, volume=99)]}
+    first = client.post(url, json=final, headers={"X-API-KEY": API_KEY})
+    again = client.post(url, json=final, headers={"X-API-KEY": API_KEY})
+    assert first.get_json() == {
+        "received": 1, "records_added": 0, "records_updated": 1, "duplicates": 0,
+    }  # fmt: skip
+    assert again.get_json()["duplicates"] == 1
+    assert again.get_json()["records_updated"] == 0
+    assert rows(db)[0][4:] == (Decimal("1.25"), Decimal("1.0"), Decimal("1.19"), 99)
+
+
+def test_unknown_on_conflict_is_422(client, db):
+    response = client.post(
+        "/api/v1/candles?on_conflict=merge", json={"candles": [candle()]},
+        headers={"X-API-KEY": API_KEY},
+    )  # fmt: skip
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["loc"] == "on_conflict"
+    assert rows(db) == []

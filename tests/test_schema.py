@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from candlesvc.db import SQL_DIR, apply_migrations
 from candlesvc.models import Candle
-from candlesvc.writer import CandleWriter
+from candlesvc.writer import CandleWriter, OnConflict
 from cli.main import app as cli
 from tests.conftest import PG_PASSWORD, db_url
 from tests.helpers import rows
@@ -154,3 +154,22 @@ def test_db_init_on_unreachable_database_is_one_line(pg_cluster):
     )
     assert result.exit_code == 3
     assert "Traceback" not in result.output
+
+
+def test_dedicated_ingest_role_may_correct_bars(db, database_url, ingest_login):
+    url = database_url.replace("candlesvc:", f"{ingest_login}:", 1)
+    stored = Candle.model_validate(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
+    corrected = stored.model_copy(update={"close": Decimal("1.19"), "volume": 9})
+    with psycopg.connect(url) as conn:
+        CandleWriter(conn).write([stored])
+        result = CandleWriter(conn, OnConflict.UPDATE).write([corrected])
+    assert (result.added, result.updated) == (0, 1)
+    assert rows(db)[0][6:] == (Decimal("1.19"), 9)
+
+
+def test_authenticated_cannot_update(db):
+    db.execute(INSERT, GOOD)
+    with db.transaction(force_rollback=True):
+        db.execute("SET LOCAL ROLE authenticated")
+        with pytest.raises(errors.InsufficientPrivilege), db.transaction():
+            db.execute("UPDATE market_data_candles SET volume = 0")

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from candlesvc.models import Candle
-from candlesvc.writer import SMALL_BATCH, CandleWriter
+from candlesvc.writer import SMALL_BATCH, CandleWriter, OnConflict
 from tests.helpers import rows
 
 START = datetime(2024, 1, 2, tzinfo=UTC)
@@ -70,3 +70,25 @@ def test_empty_write_does_nothing(database_url, db):
     with psycopg.connect(database_url) as conn:
         assert CandleWriter(conn).write([]).received == 0
     assert rows(db) == []
+
+
+@pytest.mark.parametrize("size", [4, SMALL_BATCH + 4])
+def test_update_mode_replaces_changed_bars_and_skips_identical_ones(database_url, db, size):
+    with psycopg.connect(database_url) as conn:
+        CandleWriter(conn).write(bars(3, volume=1))
+    resend = bars(1, 0, volume=1) + bars(size - 1, 1, volume=9)
+    with psycopg.connect(database_url) as conn:
+        result = CandleWriter(conn, OnConflict.UPDATE).write(resend)
+    assert (result.received, result.added, result.updated, result.duplicates) == (
+        size, size - 3, 2, 1,
+    )  # fmt: skip
+    assert [r[7] for r in rows(db)] == [1] + [9] * (size - 1)
+
+
+@pytest.mark.parametrize("size", [2, SMALL_BATCH + 10])
+def test_update_mode_last_occurrence_in_a_batch_wins(database_url, db, size):
+    batch = bars(size // 2, volume=1) + bars(size // 2, volume=2)
+    with psycopg.connect(database_url) as conn:
+        result = CandleWriter(conn, OnConflict.UPDATE).write(batch)
+    assert (result.added, result.updated, result.duplicates) == (size // 2, 0, size // 2)
+    assert {r[7] for r in rows(db)} == {2}
