@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from candlesvc.models import CandleBatch, IngestResult, validate_batch
 from candlesvc.openapi import openapi_document
-from candlesvc.problems import FieldError, problem
+from candlesvc.problems import FieldError, RejectedError, problem
 from candlesvc.security import fingerprint, key_matches
 from candlesvc.settings import Settings
 from candlesvc.writer import CandleWriter, OnConflict
@@ -22,23 +22,11 @@ log = logging.getLogger("candlesvc.api")
 MAX_LISTED_ERRORS = 100
 
 
-class RejectedError(Exception):
-    """A request the service refuses, carrying the problem response to send."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-
-@bp.errorhandler(RejectedError)
-def _rejected(error: RejectedError) -> Response:
-    return error.response
-
-
 @bp.post("/api/v1/candles")
 def ingest() -> tuple[Response, int]:
     """Validate a batch of candles and store the new ones."""
     settings = _settings()
-    _authenticate(settings)
+    require_api_key()
     on_conflict = _on_conflict()
     batch = _read_batch(settings)
     g.received = len(batch.candles)
@@ -70,9 +58,10 @@ def openapi() -> Response:
     return jsonify(openapi_document())
 
 
-def _authenticate(settings: Settings) -> None:
+def require_api_key() -> None:
+    """Refuse the request with 401 unless it carries a valid X-API-KEY."""
     presented = request.headers.get("X-API-KEY")
-    if not key_matches(presented, settings.api_keys):
+    if not key_matches(presented, _settings().api_keys):
         reason = "missing X-API-KEY header" if not presented else "invalid API key"
         raise RejectedError(problem(401, reason, {"WWW-Authenticate": 'ApiKey header="X-API-KEY"'}))
     g.key_fp = fingerprint(presented or "")

@@ -47,3 +47,10 @@ def problem(
     return Response(
         body.model_dump_json(exclude_none=True), status, headers or {}, mimetype=PROBLEM_TYPE
     )
+
+
+class RejectedError(Exception):
+    """A request the service refuses, carrying the problem response to send."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response

@@ -8,7 +8,7 @@ import uuid
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from candlesvc.problems import problem
+from candlesvc.problems import RejectedError, problem
 
 log = logging.getLogger("candlesvc.request")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -19,6 +19,7 @@ def install(app: Flask) -> None:
     """Attach request-id handling, the access log and error handlers to the app."""
     app.before_request(_start)
     app.after_request(_finish)
+    app.register_error_handler(RejectedError, _rejected)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
 
@@ -44,6 +45,10 @@ def _finish(response: Response) -> Response:
         },
     )
     return response
+
+
+def _rejected(error: RejectedError) -> Response:
+    return error.response
 
 
 def _http_error(error: HTTPException) -> Response:
