@@ -1,0 +1,1 @@
+"""Benchmark of candlesvc ingestion against the database's own COPY limit."""

@@ -1,0 +1,112 @@
+"""A light HTTP/1.1 load generator: one process per client replays pre-encoded requests.
+
+Each client writes complete request bytes with sendall over a keep-alive socket and reads
+each response by its Content-Length, reconnecting whenever the server closes (gunicorn's
+sync workers send `Connection: close`). Its CPU time is measured so its share can be shown.
+"""
+
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from bench.wire import HttpConnection
+
+_CTX = mp.get_context("fork")  # children inherit the encoded requests without pickling
+SENT = {"requests": 0}  # every request sent in this process's runs, to check the service log
+
+
+@dataclass
+class ClientStats:
+    """What one client sent and saw."""
+
+    requests: int = 0
+    added: int = 0
+    duplicates: int = 0
+    failures: int = 0
+    connects: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    cpu: float = 0.0
+    first_failure: str = ""
+    latencies: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The clients of one run, taken together."""
+
+    clients: list[ClientStats]
+
+    @property
+    def wall(self) -> float:
+        """Seconds from the first client's start to the last client's end."""
+        return max(c.finished for c in self.clients) - min(c.started for c in self.clients)
+
+    def total(self, name: str) -> int:
+        """A counter summed over the clients."""
+        return sum(int(getattr(c, name)) for c in self.clients)
+
+    def cpu_share(self) -> float:
+        """Client CPU time as a share of wall time x cores."""
+        return sum(c.cpu for c in self.clients) / (self.wall * (os.cpu_count() or 1))
+
+    def latencies(self) -> list[float]:
+        """Every request's latency in seconds, sorted."""
+        return sorted(lat for c in self.clients for lat in c.latencies)
+
+
+def run_load(port: int, plans: Sequence[Sequence[bytes]]) -> LoadResult:
+    """Run one client process per plan, all starting together; wait for them all."""
+    barrier = _CTX.Barrier(len(plans) + 1)
+    queue: Any = _CTX.SimpleQueue()
+    procs = [
+        _CTX.Process(target=_client, args=(port, plan, barrier, queue), daemon=True)
+        for plan in plans
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        barrier.wait(timeout=60)
+        stats = [queue.get() for _ in procs]
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+    result = LoadResult(stats)
+    SENT["requests"] += result.total("requests")
+    return result
+
+
+def _client(port: int, plan: Sequence[bytes], barrier: Any, queue: Any) -> None:
+    stats = ClientStats()
+    conn = HttpConnection(port)
+    barrier.wait(timeout=60)
+    cpu = time.process_time()
+    stats.started = perf_counter()
+    for request in plan:
+        began = perf_counter()
+        status, body = conn.exchange(request)
+        stats.latencies.append(perf_counter() - began)
+        _tally(stats, status, body)
+    stats.finished = perf_counter()
+    stats.cpu = time.process_time() - cpu
+    conn.close()
+    stats.connects = conn.connects
+    queue.put(stats)
+
+
+def _tally(stats: ClientStats, status: int, body: bytes) -> None:
+    stats.requests += 1
+    if status != 201:
+        stats.failures += 1
+        stats.first_failure = stats.first_failure or f"{status} {body[:300]!r}"
+        return
+    answer = json.loads(body)
+    stats.added += answer["records_added"]
+    stats.duplicates += answer["duplicates"]

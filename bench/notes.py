@@ -1,0 +1,47 @@
+"""The plain-language notes under the results table."""
+
+from typing import Any
+
+from bench.config import Config
+from bench.figures import Figure
+
+
+def notes(config: Config, results: dict[str, Any], figures: list[Figure]) -> list[str]:
+    """What each figure means and how it was taken, with this run's counts."""
+    by_key = {f.key: f for f in figures}
+    log = results["service_log"]
+    cpu = max((f.client_cpu or 0.0) for f in figures)
+    found = [
+        f"Limit: raw `COPY ... FROM STDIN` (psycopg `write_row` of typed tuples) of the same "
+        f"{config.rows:,} rows into the empty indexed table, commit included, best of 2.",
+        "Each new-rows scenario starts from an empty table (TRUNCATE, CHECKPOINT); the re-send "
+        "repeats the very same requests, so every candle is a duplicate.",
+        "Load generator: one process per client replays pre-encoded HTTP/1.1 requests "
+        f"(`sendall`, Content-Length parsing); its CPU share is CPU time / (wall x cores), "
+        f"at most {cpu:.1%} in this run.",
+        f"gunicorn: {results['machine']['gunicorn']}, configured by candlesvc/gunicorn_conf.py. "
+        f"{_connections(figures)}",
+        f"The service wrote {log['request_log_lines']:,} JSON request-log lines for "
+        f"{log['requests_sent']:,} requests sent (plus readiness probes).",
+        f"Catalog: {by_key['catalog'].scenario.split(', ')[-1]} (warm-up, sequential, "
+        f"16 clients, then {config.churn_clients}-client churn), sessions closed before each "
+        f"snapshot; default aim {config.churn:,}, cut short only by the "
+        f"{config.churn_budget_s:.0f} s churn budget.",
+        "Backfill: `candlesvc import` of a generated MT5 M1 export against `psql \\copy` of "
+        "the same rows as plain CSV; peak RSS from the importer's own rusage (wait4).",
+    ]
+    if config.rows < Config().rows:
+        found.append("This was a --quick smoke run: its figures are not meaningful.")
+    return found
+
+
+def _connections(figures: list[Figure]) -> str:
+    """Whether the server kept connections alive, from the clients' own counts."""
+    requests = sum(f.requests or 0 for f in figures)
+    opened = sum(f.connections or 0 for f in figures)
+    if opened >= requests:
+        return (
+            "It closed every connection after one response, so clients reconnected for "
+            "each request; latencies include that TCP connect."
+        )
+    return f"Keep-alive held: {requests:,} requests over {opened:,} connections."

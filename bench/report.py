@@ -1,0 +1,78 @@
+"""The results table, printed and written as JSON and as a README-ready Markdown section."""
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench.figures import Figure
+
+HEADER = ("Scenario", "Figure", "x limit", "p50 ms", "p99 ms", "max ms", "load-gen CPU",
+          "Target", "Result")  # fmt: skip
+COMMAND = ".venv/bin/python -m bench.run"
+
+
+def _num(value: float | None, pattern: str) -> str:
+    return "" if value is None else pattern.format(value)
+
+
+def _value(figure: Figure) -> str:
+    if figure.value is None:
+        return "n/a"
+    if figure.unit == "candles/s":
+        return f"{figure.value:,.0f}/s"
+    return f"{figure.value:,.0f} {figure.unit}"
+
+
+def _cells(figure: Figure) -> list[str]:
+    return [figure.scenario, _value(figure), _num(figure.ratio, "{:.2f}x"),
+            _num(figure.p50_ms, "{:.1f}"), _num(figure.p99_ms, "{:.1f}"),
+            _num(figure.max_ms, "{:.0f}"), _num(figure.client_cpu, "{:.1%}"),
+            figure.target, figure.verdict]  # fmt: skip
+
+
+def markdown_table(figures: list[Figure]) -> str:
+    """The figures as one Markdown table."""
+    rows = [list(HEADER), ["---"] * len(HEADER), *map(_cells, figures)]
+    return "\n".join("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+                     for row in rows)  # fmt: skip
+
+
+def catalog_table(catalog: dict[str, Any]) -> str:
+    """Catalog rows and sizes before and after the single-candle requests."""
+    lines = ["| catalog | rows before → after | size before → after | inserted | updated | "
+             "deleted |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for name, entry in catalog.items():
+        b, a, d = entry["before"], entry["after"], entry["delta"]
+        lines.append(
+            f"| {name} | {b['rows']:,} → {a['rows']:,} | {b['size_bytes'] / 1024:,.0f} → "
+            f"{a['size_bytes'] / 1024:,.0f} KiB | {d['n_tup_ins']:,} | {d['n_tup_upd']:,} | "
+            f"{d['n_tup_del']:,} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown(results: dict[str, Any], figures: list[Figure]) -> str:
+    """The README-ready section: command, machine, table, catalog, notes."""
+    m = results["machine"]
+    parts = [
+        "## Benchmark", "",
+        f"`{COMMAND}` ({results['duration_s'] / 60:.1f} minutes; `--quick` is a smoke run)",
+        "starts its own PostgreSQL and candlesvc under gunicorn, then measures each way in",
+        "against a raw `COPY` of the same rows into the same empty, indexed table (the limit).",
+        "", f"Latest run: {m['date']}, {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, "
+        f"{m['os']}, PostgreSQL {m['postgresql']}, Python {m['python']}, gunicorn {m['gunicorn']}.",
+        "", markdown_table(figures), "", catalog_table(results["catalog"]), "",
+        *[f"- {note}" for note in results["notes"]],
+    ]  # fmt: skip
+    return "\n".join(parts) + "\n"
+
+
+def write_results(folder: Path, results: dict[str, Any], figures: list[Figure]) -> str:
+    """Write latest.json and latest.md into `folder`; return the Markdown."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {**results, "figures": [asdict(f) for f in figures]}
+    (folder / "latest.json").write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    text = markdown(results, figures)
+    (folder / "latest.md").write_text(text)
+    return text
