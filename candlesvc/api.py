@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
+from candlesvc.body import read_body
 from candlesvc.models import CandleBatch, IngestResult, validate_batch
 from candlesvc.openapi import openapi_document
 from candlesvc.problems import FieldError, RejectedError, problem
@@ -70,7 +71,8 @@ def require_api_key() -> None:
 def _read_batch(settings: Settings) -> CandleBatch:
     if request.mimetype != "application/json":
         raise RejectedError(problem(415, "send the batch as Content-Type: application/json"))
-    data = _decode(request.get_data(cache=False).rstrip(b"\0"))
+    body = read_body(settings.max_body_bytes, settings.body_timeout)
+    data = _decode(body.rstrip(b"\0"))
     candles = data.get("candles") if isinstance(data, dict) else None
     if isinstance(candles, list) and len(candles) > settings.max_batch:
         detail = f"{len(candles)} candles in one batch; the limit is {settings.max_batch}"
@@ -122,17 +124,8 @@ def _write(batch: CandleBatch, settings: Settings, on_conflict: OnConflict) -> I
     try:
         with _pool().connection() as conn:
             result = CandleWriter(conn, on_conflict).write(batch.candles)
-    except psycopg.OperationalError:
-        log.warning("database unavailable", extra={"request_id": g.get("request_id")})
-        retry = {"Retry-After": str(settings.retry_after)}
-        raise RejectedError(
-            problem(503, "the database is unavailable; retry later", retry)
-        ) from None
-    except (psycopg.IntegrityError, psycopg.DataError) as error:
-        log.warning(
-            "database refused batch: %s", error.sqlstate, extra={"request_id": g.request_id}
-        )
-        raise RejectedError(problem(422, "the database refused a value in this batch")) from None
+    except psycopg.Error as error:
+        raise RejectedError(database_problem(error, settings)) from None
     updated = result.updated if on_conflict is OnConflict.UPDATE else None
     return IngestResult(
         received=result.received,
@@ -140,6 +133,27 @@ def _write(batch: CandleBatch, settings: Settings, on_conflict: OnConflict) -> I
         records_updated=updated,
         duplicates=result.duplicates,
     )
+
+
+def database_problem(error: psycopg.Error, settings: Settings) -> Response:
+    """Translate a database failure into a problem response, logging it with the request id."""
+    sqlstate = getattr(error, "sqlstate", None)
+    log.warning(
+        "database error %s: %s", sqlstate, type(error).__name__,
+        extra={"request_id": g.get("request_id"), "sqlstate": sqlstate},
+    )  # fmt: skip
+    if isinstance(error, psycopg.errors.QueryCanceled):
+        return _unavailable("the database did not answer in time; retry later", settings)
+    if isinstance(error, psycopg.OperationalError):
+        return _unavailable("the database is unavailable; retry later", settings)
+    if isinstance(error, psycopg.IntegrityError | psycopg.DataError):
+        return problem(422, "the database refused a value in this batch; nothing was stored")
+    log.error("unexpected database error", exc_info=error, extra={"request_id": g.request_id})
+    return problem(500, "The service failed to handle this request; it has been logged.")
+
+
+def _unavailable(detail: str, settings: Settings) -> Response:
+    return problem(503, detail, {"Retry-After": str(settings.retry_after)})
 
 
 def _settings() -> Settings:

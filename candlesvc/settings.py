@@ -4,6 +4,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from limits import parse_many
+
 from candlesvc.security import MIN_KEY_LENGTH
 from candlesvc.timezones import SourceZone, parse_zone
 
@@ -25,8 +27,11 @@ class Settings:
     pool_min_size: int = 1
     pool_max_size: int = 4
     pool_timeout: float = 5.0
+    body_timeout: float = 10.0
     prepared_statements: bool = True
     retry_after: int = 5
+    rate_limit: str | None = None
+    rate_limit_storage: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
 
 
@@ -46,8 +51,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool_min_size=_int(env, "POOL_MIN_SIZE", 1, minimum=0),
         pool_max_size=_int(env, "POOL_MAX_SIZE", 4),
         pool_timeout=float(_int(env, "POOL_TIMEOUT_MS", 5000)) / 1000,
+        body_timeout=float(_int(env, "BODY_TIMEOUT_MS", 10_000)) / 1000,
         prepared_statements=_bool(env, "PREPARED_STATEMENTS", True),
         retry_after=_int(env, "RETRY_AFTER", 5),
+        **_rate_limit(env),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
     )
 
@@ -64,6 +71,24 @@ def parse_api_keys(raw: str) -> tuple[str, ...]:
                 f"at least {MIN_KEY_LENGTH} are required (`candlesvc keygen` makes one)"
             )
     return keys
+
+
+def _rate_limit(env: Mapping[str, str]) -> dict[str, str | None]:
+    """RATE_LIMIT (e.g. 600/minute) and the shared storage every worker counts in."""
+    rate = env.get("RATE_LIMIT", "").strip()
+    storage = env.get("RATE_LIMIT_STORAGE_URI", "").strip()
+    if not rate:
+        return {"rate_limit": None, "rate_limit_storage": None}
+    try:
+        parse_many(rate)
+    except ValueError:
+        raise SettingsError(f"RATE_LIMIT {rate!r} is not a rate such as 600/minute") from None
+    if not storage or storage.startswith("memory://"):
+        raise SettingsError(
+            "RATE_LIMIT needs RATE_LIMIT_STORAGE_URI (e.g. redis://localhost:6379/0) "
+            "so that every gunicorn worker counts in the same place"
+        )
+    return {"rate_limit": rate, "rate_limit_storage": storage}
 
 
 def _split(raw: str) -> tuple[str, ...]:

@@ -64,6 +64,19 @@ postgresql = factories.postgresql("postgresql_noproc")
 
 
 @pytest.fixture
+def own_cluster() -> Iterator[tuple[LocalCluster, str]]:
+    """A private server this test may stop and start."""
+    root = scratch_dir()
+    cluster = LocalCluster(root / "cluster")
+    info = cluster.ensure_running()
+    url = cluster.ensure_database(info, "candles")
+    apply_migrations(url)
+    yield cluster, url
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
 def database_url(postgresql: psycopg.Connection[Any]) -> str:
     """URL of this test's own freshly cloned database."""
     return db_url(postgresql.info.dbname)

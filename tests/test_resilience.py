@@ -1,6 +1,5 @@
 """Real faults: a stopped database server, and many clients posting overlapping batches."""
 
-import shutil
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -10,23 +9,9 @@ import pytest
 from flask import Flask
 
 from candlesvc.app import create_app
-from candlesvc.db import apply_migrations
 from candlesvc.localdb import LocalCluster
-from tests.conftest import API_KEY, scratch_dir
+from tests.conftest import API_KEY
 from tests.helpers import minute_candles, post, rows
-
-
-@pytest.fixture
-def own_cluster() -> Iterator[tuple[LocalCluster, str]]:
-    """A private server this test may stop and start."""
-    root = scratch_dir()
-    cluster = LocalCluster(root / "cluster")
-    info = cluster.ensure_running()
-    url = cluster.ensure_database(info, "candles")
-    apply_migrations(url)
-    yield cluster, url
-    cluster.stop()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,0 +1,92 @@
+"""Request bodies read within size, time and content-coding limits."""
+
+import socket
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from flask import request
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+
+from candlesvc.problems import RejectedError, problem
+
+_CHUNK = 64 * 1024
+_GZIP = {"gzip", "x-gzip"}
+
+
+def read_body(max_bytes: int, timeout: float) -> bytes:
+    """The request body, decompressed, refused when too large, too slow or oddly encoded."""
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in _GZIP | {"identity", ""}:
+        raise RejectedError(problem(415, "unsupported Content-Encoding; send gzip or none"))
+    raw = _read_raw(max_bytes, time.monotonic() + timeout)
+    return _inflate(raw, max_bytes) if coding in _GZIP else raw
+
+
+def _read_raw(max_bytes: int, deadline: float) -> bytes:
+    """Read at most max_bytes (Werkzeug enforces the limit) before the deadline."""
+    body = bytearray()
+    with _socket_deadline(deadline) as before_read:
+        while True:
+            before_read()
+            chunk = _read_chunk()
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > max_bytes:
+                raise RejectedError(problem(413, f"the body exceeds {max_bytes} bytes"))
+
+
+def _read_chunk() -> bytes:
+    """One read of the body; whatever the server's body parser refuses is the client's fault."""
+    try:
+        return request.stream.read(_CHUNK)
+    except (HTTPException, TimeoutError):
+        raise
+    except Exception:  # the WSGI server's own parse errors (e.g. a bad chunk size)
+        raise RejectedError(problem(400, "the request body is malformed")) from None
+
+
+@contextmanager
+def _socket_deadline(deadline: float) -> Iterator[Callable[[], None]]:
+    """Bound each socket read by the time left; a missed deadline is a 408."""
+    sock: socket.socket | None = request.environ.get("gunicorn.socket")
+    previous = sock.gettimeout() if sock else None
+
+    def before_read() -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _too_slow()
+        if sock:
+            sock.settimeout(remaining)
+
+    try:
+        yield before_read
+    except (TimeoutError, ClientDisconnected):
+        if time.monotonic() < deadline:
+            raise
+        raise _too_slow() from None
+    finally:
+        if sock:
+            sock.settimeout(previous)
+
+
+def _too_slow() -> RejectedError:
+    return RejectedError(
+        problem(408, "the request body arrived too slowly", {"Connection": "close"})
+    )
+
+
+def _inflate(data: bytes, max_bytes: int) -> bytes:
+    """Decompress a gzip body, refusing one that inflates past max_bytes."""
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        body = inflater.decompress(data, max_bytes + 1)
+    except zlib.error:
+        raise RejectedError(problem(422, "the body is not valid gzip")) from None
+    if len(body) > max_bytes or inflater.unconsumed_tail:
+        raise RejectedError(problem(413, f"the body inflates past {max_bytes} bytes"))
+    if not inflater.eof:
+        raise RejectedError(problem(422, "the gzip body is truncated"))
+    return body

@@ -1,0 +1,99 @@
+"""Real faults in the app: a killed backend, an exhausted pool, a statement timeout."""
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+
+from candlesvc.app import create_app
+from tests.helpers import candle, minute_candles, post, rows
+
+SLOW_TRIGGER = (
+    "CREATE FUNCTION slow_insert() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN IF NEW.symbol = 'SLOW' THEN PERFORM pg_sleep({seconds}); END IF; RETURN NEW; END $$;"
+    " CREATE TRIGGER slow_insert BEFORE INSERT ON market_data_candles"
+    " FOR EACH ROW EXECUTE FUNCTION slow_insert()"
+)
+
+
+def slow_inserts(db: psycopg.Connection[Any], seconds: float) -> None:
+    """Make every insert of symbol SLOW take `seconds` inside the database."""
+    db.execute(SLOW_TRIGGER.format(seconds=seconds).encode())
+
+
+def in_background(fn: Any) -> tuple[threading.Thread, list[Any]]:
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(fn()))
+    thread.start()
+    return thread, result
+
+
+def wait_for_backend(db: psycopg.Connection[Any]) -> int:
+    """The pid of the backend running the slow insert, once it is running."""
+    for _ in range(100):
+        row = db.execute(
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'INSERT INTO market_data%'"
+            " AND state = 'active' AND pid <> pg_backend_pid()"
+        ).fetchone()
+        if row:
+            return int(row[0])
+        time.sleep(0.05)
+    raise AssertionError("the insert never started")
+
+
+@pytest.fixture
+def small_pool_app(app_env: dict[str, str]) -> Iterator[Flask]:
+    app = create_app(app_env | {"POOL_MAX_SIZE": "1", "POOL_TIMEOUT_MS": "500"})
+    yield app
+    app.extensions["candlesvc.pool"].close()
+
+
+def test_backend_killed_mid_batch_rolls_back_and_next_request_works(client, db):
+    slow_inserts(db, 3)
+    thread, result = in_background(lambda: post(client, {"candles": [candle(symbol="SLOW")]}))
+    db.execute("SELECT pg_terminate_backend(%s)", (wait_for_backend(db),))
+    thread.join()
+    assert result[0].status_code == 503
+    assert result[0].headers["Retry-After"]
+    assert rows(db) == []
+    assert post(client, {"candles": minute_candles(2)}).status_code == 201
+    assert len(rows(db)) == 2
+
+
+def test_exhausted_pool_gives_503_in_bounded_time_and_health_answers(small_pool_app, db):
+    slow_inserts(db, 2)
+    client = small_pool_app.test_client()
+    holder, _ = in_background(lambda: post(client, {"candles": [candle(symbol="SLOW")]}))
+    wait_for_backend(db)
+    started = time.monotonic()
+    waiting = post(client, {"candles": minute_candles(1)})
+    waited = time.monotonic() - started
+    assert client.get("/health").status_code == 200
+    holder.join()
+    assert waiting.status_code == 503
+    assert 0.4 < waited < 1.5
+    assert [r[0] for r in rows(db)] == ["SLOW"]
+
+
+def test_statement_timeout_is_a_503_problem_logged_with_request_id(app_env, db, capsys):
+    slow_inserts(db, 2)
+    url = app_env["DATABASE_URL"] + "?options=-c%20statement_timeout%3D300"
+    app = create_app(app_env | {"DATABASE_URL": url})
+    try:
+        response = post(
+            app.test_client(), {"candles": [candle(symbol="SLOW")]},
+            headers={"X-Request-ID": "slow-1"},
+        )  # fmt: skip
+    finally:
+        app.extensions["candlesvc.pool"].close()
+    assert response.status_code == 503
+    assert "in time" in response.get_json()["detail"]
+    assert "statement" not in response.get_data(as_text=True)
+    logged = [line for line in capsys.readouterr().err.splitlines() if "57014" in line]
+    assert logged
+    assert '"request_id": "slow-1"' in logged[0]
+    assert rows(db) == []
