@@ -65,3 +65,17 @@ def _offset(sign: str, hours: str, minutes: str | None) -> timedelta:
     if delta > timedelta(hours=14) or int(minutes or 0) >= 60:
         raise ValueError("UTC offsets range from -14:00 to +14:00")
     return -delta if sign == "-" else delta
+
+
+def wall_to_utc(zone: SourceZone, wall: datetime) -> tuple[datetime, timedelta]:
+    """Earliest UTC instant of a naive wall time and how long a DST change repeats it (else 0).
+
+    Raises ValueError for a wall time that a DST change skips. The later instant of a
+    repeated time is the returned one plus the returned repeat.
+    """
+    local = (wall - zone.shift).replace(tzinfo=zone.zone)
+    first = local.utcoffset() or timedelta(0)
+    second = local.replace(fold=1).utcoffset() or timedelta(0)
+    if second > first:
+        raise ValueError(f"time does not exist in {zone.name} (skipped by a DST change)")
+    return local.astimezone(UTC), first - second

@@ -1,0 +1,90 @@
+"""Broker wall-clock dates and times in history files, made exact instants in file order."""
+
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from candlesvc.timezones import SourceZone, wall_to_utc
+
+DAY = timedelta(days=1)
+_DATE = re.compile(r"^(\d{4})[.-](\d\d)[.-](\d\d)$")
+_TIME = re.compile(r"^(\d\d):(\d\d)(?::(\d\d))?$")
+Value = TypeVar("Value")
+
+
+class _Memo(dict[str, Value], Generic[Value]):
+    """A dict that computes and keeps the value of each new key; refused keys are not kept."""
+
+    def __init__(self, compute: Callable[[str], Value]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: str) -> Value:
+        value = self[key] = self._compute(key)
+        return value
+
+
+class WallClock:
+    """Turns a file's date and time texts into instants in UTC.
+
+    `days[text]` is the aware UTC start of a day that has one UTC offset throughout, or
+    the naive wall-clock midnight of a day with a DST change, whose times go through
+    `resolve`. `times[text]` is the time of day ("" means midnight, for D1/W1/MN1 files).
+    """
+
+    def __init__(self, zone: SourceZone) -> None:
+        self.zone = zone
+        self.days = _Memo(self._start_of_day)
+        self.times = _Memo(_time_of_day)
+        self._previous: tuple[datetime, bool] | None = None
+
+    def _start_of_day(self, text: str) -> datetime:
+        """The day's UTC start when its offset never changes; its wall midnight otherwise."""
+        midnight = _date(text)
+        try:
+            start, repeat = wall_to_utc(self.zone, midnight)
+            end, repeat_at_end = wall_to_utc(self.zone, midnight + DAY)
+        except ValueError:  # midnight skipped by a DST change: read the day time by time
+            return midnight
+        return start if not repeat and not repeat_at_end and end - start == DAY else midnight
+
+    def resolve(self, wall: datetime) -> datetime:
+        """The instant of a wall time on a DST-change day; a repeated time is read in file order.
+
+        The first pass through a repeated hour is the earlier instant; once the wall clock
+        goes back (or repeats a time), the later one. A skipped time raises ValueError.
+        """
+        earliest, repeat = wall_to_utc(self.zone, wall)
+        later = bool(repeat) and self._in_second_pass(wall, repeat)
+        self._previous = (wall, later)
+        return earliest + repeat if later else earliest
+
+    def _in_second_pass(self, wall: datetime, repeat: timedelta) -> bool:
+        """Whether the file has already gone back through this repeated wall time."""
+        if self._previous is None:
+            return False
+        previous, previous_was_later = self._previous
+        return wall <= previous or (previous_was_later and wall - previous < repeat)
+
+
+def _date(text: str) -> datetime:
+    """Midnight of a YYYY.MM.DD date."""
+    match = _DATE.match(text)
+    if not match or not 1900 <= int(match[1]) < 2200:
+        raise ValueError(f"date {text!r} is not YYYY.MM.DD")
+    try:
+        return datetime(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise ValueError(f"date {text!r} does not exist") from None
+
+
+def _time_of_day(text: str) -> timedelta:
+    """Time since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
+    match = _TIME.match(text) if text else _TIME.match("00:00")
+    if not match:
+        raise ValueError(f"time {text!r} is not HH:MM or HH:MM:SS")
+    hours, minutes, seconds = int(match[1]), int(match[2]), int(match[3] or 0)
+    if hours > 23 or minutes > 59 or seconds > 59:
+        raise ValueError(f"time {text!r} is not HH:MM or HH:MM:SS")
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)

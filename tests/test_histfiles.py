@@ -1,0 +1,151 @@
+"""History-file reading without a database: names, encodings, layouts, broker clocks."""
+
+import codecs
+import io
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from candlesvc.histclock import WallClock
+from candlesvc.histfiles import FormatError, NameHints, detect_layout, hints_from_name, open_text
+from candlesvc.histrows import ImportSpec, read_chunks
+from candlesvc.timezones import parse_zone, wall_to_utc
+
+HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"
+
+
+@pytest.mark.parametrize(
+    ("name", "symbol", "timeframe"),
+    [
+        ("EURUSD_M1_202301020000_202312292359.csv", "EURUSD", "M1"),
+        ("USDCHF!_M5_202301020000_202605061250.csv", "USDCHF!", "M5"),
+        ("/data/exports/XAUUSD.pro_H4_202301020000_202312292000.csv", "XAUUSD.pro", "H4"),
+        ("#AAPL_D1_202301020000_202312290000.csv", "#AAPL", "D1"),
+        ("WDO$N_MN1_202301010000_202312010000.csv", "WDO$N", "MN1"),
+        ("EURUSD+_W1_202301010000_202312310000.csv", "EURUSD+", "W1"),
+        ("US Oil_M30_202301020000_202312292330.csv", "US Oil", "M30"),
+        ("EUR_USD_H1_202301020000_202312292300.csv", "EUR_USD", "H1"),
+        ("GBPUSD_M15.csv", "GBPUSD", "M15"),
+        ("EURUSD60.csv", "EURUSD", "H1"),
+        ("EURUSD1440.csv", "EURUSD", "D1"),
+        ("EURUSD1.csv", "EURUSD", "M1"),
+        ("GBPJPY240.csv", "GBPJPY", "H4"),
+        ("US3015.csv", "US30", "M15"),
+        ("XAUUSD.pro10080.csv", "XAUUSD.pro", "W1"),
+        ("EURUSD43200.csv", "EURUSD", "MN1"),
+    ],
+)
+def test_symbol_and_timeframe_from_the_file_name(name, symbol, timeframe):
+    assert hints_from_name(name) == NameHints(symbol, timeframe)
+
+
+@pytest.mark.parametrize("name", ["prices.csv", "EURUSD.csv", "EURUSD_X9_2023.csv", "-"])
+def test_names_that_say_nothing(name):
+    assert hints_from_name(name) == NameHints()
+
+
+@pytest.mark.parametrize(
+    ("bom", "encoding"),
+    [
+        (b"", "utf-8"),
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ],
+)
+def test_the_bom_picks_the_encoding_and_is_skipped(bom, encoding):
+    text = open_text(io.BytesIO(bom + f"{HEADER}\r\nnext\r\n".encode(encoding)))
+    assert text.encoding == encoding
+    assert text.read() == HEADER + "\nnext\n"
+
+
+def test_layouts():
+    tab = detect_layout(HEADER + "\n")
+    assert (tab.kind, tab.separator, tab.columns[:2]) == ("MT5", "\t", ("DATE", "TIME"))
+    comma = detect_layout("<DATE>,<OPEN>,<HIGH>,<LOW>,<CLOSE>,<TICKVOL>,<VOL>,<SPREAD>\r\n")
+    assert (comma.separator, comma.find("TIME"), comma.find("OPEN")) == (",", None, 1)
+    mt4 = detect_layout("2018.01.31,17:00,1.24584,1.24656,1.24547,1.24595,2869\n")
+    assert (mt4.kind, mt4.has_header, mt4.label(6)) == ("MT4", False, "column 7 (VOLUME)")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [("<DATE>\t<TIME>\t<OPEN>\t<CLOSE>", "lacks <HIGH>, <LOW>"), ("a,b,c", "not an MT5 or MT4")],
+)
+def test_unknown_layouts_are_refused(line, message):
+    with pytest.raises(FormatError, match=message):
+        detect_layout(line)
+
+
+def test_wall_to_utc_reports_repeats_and_refuses_gaps():
+    ny7 = parse_zone("NY+7")
+    assert wall_to_utc(ny7, datetime(2023, 7, 3, 10)) == (
+        datetime(2023, 7, 3, 7, tzinfo=UTC),
+        timedelta(0),
+    )
+    assert wall_to_utc(ny7, datetime(2023, 11, 5, 8, 30)) == (
+        datetime(2023, 11, 5, 5, 30, tzinfo=UTC), timedelta(hours=1))  # fmt: skip
+    with pytest.raises(ValueError, match="does not exist"):
+        wall_to_utc(ny7, datetime(2023, 3, 12, 9, 30))
+    assert wall_to_utc(parse_zone("+02:00"), datetime(2023, 1, 1))[0] == datetime(
+        2022, 12, 31, 22, tzinfo=UTC
+    )
+
+
+def instants(clock: WallClock, walls: list[str]) -> list[datetime]:
+    """The instants a clock gives a file's wall times ('YYYY.MM.DD HH:MM')."""
+    result = []
+    for wall in walls:
+        day, time = wall.split()
+        stamp = clock.days[day] + clock.times[time]
+        result.append(stamp if stamp.tzinfo else clock.resolve(stamp))
+    return result
+
+
+def test_a_repeated_hour_of_minute_bars_is_read_in_file_order():
+    minutes = [f"2023.10.29 03:{m:02}" for m in range(60)]  # Europe/Athens repeats 03:00-03:59
+    walls = ["2023.10.29 02:59", *minutes, *minutes, "2023.10.29 04:00"]
+    stamps = instants(WallClock(parse_zone("Europe/Athens")), walls)
+    start = datetime(2023, 10, 28, 23, 59, tzinfo=UTC)
+    assert stamps == [start + timedelta(minutes=i) for i in range(122)]
+
+
+def test_plain_days_and_fixed_offsets_need_no_resolving():
+    clock = WallClock(parse_zone("+03:00"))
+    assert clock.days["2023.10.29"] == datetime(2023, 10, 28, 21, tzinfo=UTC)
+    assert WallClock(parse_zone("Europe/Athens")).days["2023.10.29"].tzinfo is None
+
+
+@pytest.mark.parametrize(
+    ("day", "time", "message"),
+    [("2023/01/02", "00:00", "YYYY.MM.DD"), ("2023.02.29", "00:00", "does not exist"),
+     ("2023.01.02", "24:00", "HH:MM"), ("2023.01.02", "7:00", "HH:MM")],
+)  # fmt: skip
+def test_bad_dates_and_times(day, time, message):
+    clock = WallClock(parse_zone("UTC"))
+    with pytest.raises(ValueError, match=message):
+        _ = clock.days[day] + clock.times[time]
+
+
+def test_chunks_keep_their_size_and_problems_their_lines():
+    rows = [f"2023.01.02\t00:{m:02}:00\t1.1\t1.2\t1.0\t1.1\t{m}\t0\t0" for m in range(25)]
+    rows[12] = "2023.01.02\t00:12:00\t1.1\t1.2\t1.0\t1.1\t-1\t0\t0"
+    data = "\r\n".join([HEADER, *rows, "", ""]).encode("utf-16-le")
+    spec = ImportSpec("EURUSD", "m1", parse_zone("UTC"), chunk_size=10)
+    chunks = list(read_chunks(io.BytesIO(codecs.BOM_UTF16_LE + data), spec))
+    assert [(c.rows, c.invalid, len(c.candles)) for c in chunks] == [
+        (10, 0, 10),
+        (10, 1, 0),
+        (5, 0, 5),
+    ]
+    assert [str(p) for p in chunks[1].problems] == [
+        "line 14, column 7 (TICKVOL): Input should be greater than or equal to 0"
+    ]
+    assert chunks[0].candles[0].timeframe == "M1"
+    assert chunks[2].candles[-1].timestamp == datetime(2023, 1, 2, 0, 24, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("symbol", "timeframe"), [(" EURUSD", "M1"), ("EURUSD", "M7"), ("", "H1")])
+def test_symbol_and_timeframe_are_checked_once_by_the_model(symbol, timeframe):
+    with pytest.raises(ValueError, match=r"invalid symbol|unknown timeframe"):
+        ImportSpec(symbol, timeframe, parse_zone("UTC"))
