@@ -6,7 +6,7 @@ from rich.console import Console
 
 from candlesvc.db import apply_migrations
 from candlesvc.security import generate_key
-from cli import serve
+from cli import importer, serve
 from cli.common import DatabaseUrl, fail
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command()(serve.serve)
+app.command("import")(importer.import_files)
 console = Console(stderr=True)
 
 
