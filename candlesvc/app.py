@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from flask import Flask
 from flask_cors import CORS
 
-from candlesvc import api, requestlog
+from candlesvc import api, readapi, requestlog
 from candlesvc.db import make_pool
 from candlesvc.logs import configure_logging
 from candlesvc.ratelimit import install_rate_limit
@@ -26,6 +26,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     _enable_cors(app, settings)
     requestlog.install(app)
     app.register_blueprint(api.bp)
+    app.register_blueprint(readapi.bp)
     install_rate_limit(app, settings)
     return app
 

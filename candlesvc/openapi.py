@@ -3,11 +3,14 @@
 from functools import cache
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from candlesvc import __version__
 from candlesvc.models import CandleBatch, IngestResult
 from candlesvc.problems import Problem
+from candlesvc.readmodels import CandlePage, Latest, LatestPairs
+from candlesvc.readquery import LatestPairsQuery, LatestQuery, ListQuery
 
 _REF = "#/components/schemas/{model}"
 
@@ -26,6 +29,59 @@ def _json(description: str, model: str) -> dict[str, Any]:
     }
 
 
+def _query_parameters(*models: type[BaseModel]) -> list[dict[str, Any]]:
+    """OpenAPI query parameters generated from query models (required only with one model)."""
+    parameters: dict[str, dict[str, Any]] = {}
+    for model in models:
+        schema = model.model_json_schema(mode="validation")
+        for name, prop in schema["properties"].items():
+            options = [p for p in prop.pop("anyOf", []) if p.get("type") != "null"]
+            prop |= options[0] if options else {}
+            parameters.setdefault(name, {
+                "name": name, "in": "query", "description": prop.pop("description", ""),
+                "required": len(models) == 1 and name in schema.get("required", []),
+                "schema": prop,
+            })  # fmt: skip
+    return list(parameters.values())
+
+
+def _read_paths() -> dict[str, Any]:
+    """GET /api/v1/candles and GET /api/v1/candles/latest."""
+    common = {
+        "401": _problem("missing or invalid API key"),
+        "422": _problem("invalid query parameters; errors name each one"),
+        "503": _problem("database unavailable; see Retry-After"),
+    }
+    listing = _json("bars in time order, up to limit", "CandlePage")
+    listing["content"]["text/csv"] = {
+        "schema": {"type": "string"},
+        "description": "header row, then symbol,timeframe,timestamp,open,high,low,close,volume; "
+        "the next cursor is in the X-Next-Cursor header",
+    }
+    either = {"oneOf": [{"$ref": _REF.format(model=m)} for m in ("Latest", "LatestPairs")]}
+    return {
+        "list": {
+            "summary": "Stored bars of one symbol and timeframe, paged by cursor",
+            "security": [{"ApiKey": []}],
+            "parameters": _query_parameters(ListQuery),
+            "responses": {"200": listing, **common},
+        },
+        "latest": {
+            "summary": "The newest stored bar: symbol= and timeframe=, or pair= repeated",
+            "security": [{"ApiKey": []}],
+            "parameters": _query_parameters(LatestQuery, LatestPairsQuery),
+            "responses": {
+                "200": {
+                    "description": "Latest for symbol= and timeframe=; LatestPairs for pair=",
+                    "content": {"application/json": {"schema": either}},
+                },
+                "404": _problem("nothing stored for symbol= and timeframe="),
+                **common,
+            },
+        },
+    }
+
+
 def _health(description: str) -> dict[str, Any]:
     return {"get": {"summary": description, "responses": {"200": {"description": "ok"}}}}
 
@@ -33,10 +89,12 @@ def _health(description: str) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 description of the service."""
+    outputs: list[type[BaseModel]] = [IngestResult, Problem, Latest, LatestPairs, CandlePage]
     _, schemas = models_json_schema(
-        [(CandleBatch, "validation"), (IngestResult, "serialization"), (Problem, "serialization")],
+        [(CandleBatch, "validation"), *((model, "serialization") for model in outputs)],
         ref_template=_REF,
     )
+    reads = _read_paths()
     ingest = {
         "summary": "Store a batch of candles",
         "security": [{"ApiKey": []}],
@@ -65,7 +123,8 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "candlesvc", "version": __version__},
         "paths": {
-            "/api/v1/candles": {"post": ingest},
+            "/api/v1/candles": {"post": ingest, "get": reads["list"]},
+            "/api/v1/candles/latest": {"get": reads["latest"]},
             "/health": _health("Process alive"),
             "/health/ready": ready,
         },

@@ -1,0 +1,136 @@
+"""Read endpoints: the newest stored bar per pair, and bars in time order (JSON or CSV)."""
+
+import csv
+import io
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from psycopg_pool import ConnectionPool
+
+from candlesvc import reads
+from candlesvc.api import require_api_key
+from candlesvc.models import EARLIEST, LATEST
+from candlesvc.problems import RejectedError, problem
+from candlesvc.readmodels import CandlePage, Latest, LatestPairs, PairLatest, bar_times, stored
+from candlesvc.readquery import (
+    LatestPairsQuery,
+    LatestQuery,
+    ListQuery,
+    decode_cursor,
+    encode_cursor,
+    parse_query,
+)
+from candlesvc.settings import Settings
+from candlesvc.timezones import SourceZone, parse_zone
+
+bp = Blueprint("reads", __name__)
+log = logging.getLogger("candlesvc.reads")
+CSV_COLUMNS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume")
+
+
+@bp.get("/api/v1/candles/latest")
+def latest() -> Response:
+    """The newest stored bar of symbol= and timeframe= (404 if none), or of each pair=."""
+    require_api_key()
+    if "pair" in request.args:
+        return _latest_pairs()
+    query = parse_query(LatestQuery, request.args.to_dict())
+    zone = _zone(query.source_tz)
+    with _connection() as conn:
+        bar = reads.latest(conn, [(query.symbol, query.timeframe)])[0]
+    if bar is None:
+        raise RejectedError(problem(404, f"no candles stored for {query.symbol} {query.timeframe}"))
+    found: dict[str, Any] = {
+        "symbol": query.symbol,
+        "timeframe": query.timeframe,
+        "source_tz": zone.name,
+    }
+    found |= bar_times(bar, zone) | {"candle": stored(bar)}
+    return jsonify(Latest.model_validate(found).model_dump())
+
+
+def _latest_pairs() -> Response:
+    args = {k: v for k, v in request.args.items() if k != "pair"}
+    query = parse_query(LatestPairsQuery, args | {"pair": request.args.getlist("pair")})
+    zone = _zone(query.source_tz)
+    with _connection() as conn:
+        bars = reads.latest(conn, query.pair)
+    pairs = [
+        PairLatest.model_validate(
+            {"symbol": symbol, "timeframe": timeframe}
+            | ({**bar_times(bar, zone), "candle": stored(bar)} if bar else {})
+        )
+        for (symbol, timeframe), bar in zip(query.pair, bars, strict=True)
+    ]
+    return jsonify(LatestPairs(source_tz=zone.name, pairs=pairs).model_dump())
+
+
+@bp.get("/api/v1/candles")
+def candles() -> Response:
+    """Bars of one symbol and timeframe in time order, a page at a time."""
+    require_api_key()
+    query = parse_query(ListQuery, request.args.to_dict())
+    after = decode_cursor(query.cursor) if query.cursor else EARLIEST
+    start, end = max(query.start or EARLIEST, after), query.end or LATEST
+    with _connection() as conn:
+        bars = reads.page(conn, query.symbol, query.timeframe, start, end, query.limit + 1)
+    more = len(bars) > query.limit
+    cursor = encode_cursor(bars[query.limit - 1].timestamp) if more else None
+    page = CandlePage(
+        symbol=query.symbol,
+        timeframe=query.timeframe,
+        candles=[stored(bar) for bar in bars[: query.limit]],
+        next_cursor=cursor,
+    )
+    response = _csv(page) if _wants_csv(query) else jsonify(page.model_dump())
+    response.vary.add("Accept")
+    return response
+
+
+def _wants_csv(query: ListQuery) -> bool:
+    if query.format:
+        return query.format == "csv"
+    offered = ["application/json", "text/csv"]
+    return request.accept_mimetypes.best_match(offered, "application/json") == "text/csv"
+
+
+def _csv(page: CandlePage) -> Response:
+    """The page as CSV with a header row; the next cursor travels in X-Next-Cursor."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in page.candles:
+        writer.writerow([page.symbol, page.timeframe, c.timestamp,
+                         c.open, c.high, c.low, c.close, c.volume])  # fmt: skip
+    response = Response(out.getvalue(), 200, mimetype="text/csv")
+    if page.next_cursor:
+        response.headers["X-Next-Cursor"] = page.next_cursor
+    return response
+
+
+def _zone(name: str | None) -> SourceZone:
+    return parse_zone(name) if name else _settings().source_zone
+
+
+@contextmanager
+def _connection() -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection; an unreachable database becomes a 503 with Retry-After."""
+    pool: ConnectionPool = current_app.extensions["candlesvc.pool"]
+    try:
+        with pool.connection() as conn:
+            yield conn
+    except psycopg.OperationalError:
+        log.warning("database unavailable", extra={"request_id": g.get("request_id")})
+        retry = {"Retry-After": str(_settings().retry_after)}
+        raise RejectedError(
+            problem(503, "the database is unavailable; retry later", retry)
+        ) from None
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["candlesvc.settings"]
+    return settings

@@ -1,0 +1,165 @@
+"""Query parameters of the read endpoints, validated into 422 problems that name each one."""
+
+import base64
+import binascii
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from candlesvc.models import UTC_ZONE, Symbol, TimeframeName, parse_timestamp
+from candlesvc.problems import FieldError, RejectedError, problem
+from candlesvc.timezones import parse_zone
+
+MAX_LIMIT = 10_000
+MAX_PAIRS = 100
+Query = TypeVar("Query", bound=BaseModel)
+
+
+def instant(value: Any) -> datetime:
+    """Read a query time: ISO 8601 with Z or an offset, or integer epoch seconds (UTC)."""
+    if isinstance(value, str) and value.isdigit():
+        return parse_timestamp(int(value), UTC_ZONE)
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be ISO 8601 (2024-01-02T10:00:00Z) or epoch seconds") from None
+    if moment.tzinfo is None:
+        raise ValueError("needs Z or a UTC offset, e.g. 2024-01-02T10:00:00Z")
+    return parse_timestamp(moment, UTC_ZONE)
+
+
+def split_pair(value: Any) -> Any:
+    """Split SYMBOL:TIMEFRAME at its last ':' (a timeframe never contains one)."""
+    if isinstance(value, str):
+        if ":" not in value:
+            raise ValueError("must be SYMBOL:TIMEFRAME, e.g. EURUSD:M1")
+        return tuple(value.rsplit(":", 1))
+    return value
+
+
+def check_zone(value: str | None) -> str | None:
+    """Refuse a source_tz that parse_zone cannot read."""
+    if value is not None:
+        parse_zone(value)
+    return value
+
+
+Zone = Annotated[str | None, AfterValidator(check_zone)]
+ZONE_FIELD = Field(
+    default=None,
+    description="zone of the broker's wall clock for server_time: an IANA name, an offset "
+    "such as +03:00, or NY+7; defaults to the service's SOURCE_TZ",
+    examples=["NY+7", "+03:00"],
+)
+Pair = Annotated[
+    tuple[Symbol, TimeframeName], BeforeValidator(split_pair, json_schema_input_type=str)
+]
+QueryTime = Annotated[datetime, PlainValidator(instant, json_schema_input_type=str)]
+
+
+class LatestQuery(BaseModel):
+    """Parameters of GET /api/v1/candles/latest for one symbol and timeframe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Symbol
+    timeframe: TimeframeName
+    source_tz: Zone = ZONE_FIELD
+
+
+class LatestPairsQuery(BaseModel):
+    """Parameters of GET /api/v1/candles/latest for several symbol:timeframe pairs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pair: list[Pair] = Field(
+        min_length=1,
+        max_length=MAX_PAIRS,
+        description=f"SYMBOL:TIMEFRAME, repeated up to {MAX_PAIRS} times; split at the last ':'",
+        examples=[["EURUSD:M1", "US Oil:H1"]],
+    )
+    source_tz: Zone = ZONE_FIELD
+
+
+class ListQuery(BaseModel):
+    """Parameters of GET /api/v1/candles."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Symbol
+    timeframe: TimeframeName
+    start: QueryTime | None = Field(
+        default=None,
+        alias="from",
+        description="first bar time, inclusive: ISO 8601 with Z or an offset, or epoch seconds",
+    )
+    end: QueryTime | None = Field(
+        default=None,
+        alias="to",
+        description="end of the range, exclusive: ISO 8601 with Z or an offset, or epoch seconds",
+    )
+    limit: int = Field(default=1000, ge=1, le=MAX_LIMIT, description="most bars in one page")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
+    format: Literal["json", "csv"] | None = Field(
+        default=None, description="json or csv; without it, the Accept header chooses"
+    )
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode_cursor(value)
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be later than from")
+        return value
+
+
+def encode_cursor(last: datetime) -> str:
+    """An opaque token for the page that follows the bar at `last`."""
+    return base64.urlsafe_b64encode(last.isoformat().encode()).decode()
+
+
+def decode_cursor(token: str) -> datetime:
+    """The first bar time a cursor's page may start at (one microsecond after the last one)."""
+    try:
+        last = datetime.fromisoformat(base64.urlsafe_b64decode(token.encode()).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("not a cursor this service issued") from None
+    if last.tzinfo is None:
+        raise ValueError("not a cursor this service issued")
+    return last + timedelta(microseconds=1)
+
+
+def parse_query(model: type[Query], args: dict[str, Any]) -> Query:
+    """Validate query parameters, or raise a 422 problem that names each bad one."""
+    try:
+        return model.model_validate(args)
+    except ValidationError as error:
+        errors = [
+            FieldError(loc=_location(e["loc"]), msg=e["msg"], type=e["type"])
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+        detail = f"{error.error_count()} invalid query parameter(s)"
+        raise RejectedError(problem(422, detail, errors=errors)) from None
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    """Render ('pair', 1, 0) as pair[1][0]."""
+    return "".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc)
