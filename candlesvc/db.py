@@ -34,7 +34,7 @@ class Migration:
 
 
 def connect_kwargs(prepared_statements: bool) -> dict[str, Any]:
-    """Connection options; prepared statements off for transaction-mode poolers."""
+    """Connection options; without prepared statements they are safe behind any pooler."""
     return {"prepare_threshold": 5 if prepared_statements else None}
 
 
@@ -61,7 +61,7 @@ def migrations(directory: Path = SQL_DIR) -> list[Migration]:
 def apply_migrations(database_url: str, directory: Path = SQL_DIR) -> list[str]:
     """Apply the schema files not yet applied; return the names applied now."""
     applied_now = []
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True, **connect_kwargs(False)) as conn:
         conn.execute(_LEDGER)
         for migration in migrations(directory):
             with conn.transaction():

@@ -28,7 +28,7 @@ class Settings:
     pool_max_size: int = 4
     pool_timeout: float = 5.0
     body_timeout: float = 10.0
-    prepared_statements: bool = True
+    prepared_statements: bool = False
     retry_after: int = 5
     rate_limit: str | None = None
     rate_limit_storage: str | None = field(default=None, repr=False)
@@ -52,7 +52,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool_max_size=_int(env, "POOL_MAX_SIZE", 4),
         pool_timeout=float(_int(env, "POOL_TIMEOUT_MS", 5000)) / 1000,
         body_timeout=float(_int(env, "BODY_TIMEOUT_MS", 10_000)) / 1000,
-        prepared_statements=_bool(env, "PREPARED_STATEMENTS", True),
+        prepared_statements=_bool(env, "PREPARED_STATEMENTS", False),
         retry_after=_int(env, "RETRY_AFTER", 5),
         **_rate_limit(env),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
