@@ -1,0 +1,381 @@
+//+------------------------------------------------------------------+
+//| CandleSync.mq5 - reference Expert Advisor for candlesvc          |
+//|                                                                  |
+//| For each configured symbol and timeframe it                       |
+//|  1. asks GET /api/v1/candles/latest what the service has stored,  |
+//|  2. backfills the closed bars that are missing, in batches,       |
+//|  3. then posts every bar as soon as it closes.                    |
+//| The forming bar is never sent unless InpSendFormingBar is on;     |
+//| then every POST uses ?on_conflict=update, so the stored partial   |
+//| bar is corrected by later versions and finally by the closed bar. |
+//|                                                                  |
+//| Bar times (MqlRates.time) are the broker's server wall-clock time |
+//| and are sent as they are, as integers, together with "source_tz": |
+//| the service converts them to UTC with the zone's rule for the     |
+//| date of each bar, so history from before a DST switch is right.   |
+//|                                                                  |
+//| All network work happens in OnTimer. One request waits at most    |
+//| InpTimeoutMs, and one timer event never spends more than          |
+//| InpTimeoutMs in WebRequest. After a failure nothing is sent until |
+//| a backoff (1, 2, 4 ... InpMaxBackoffSec seconds) has passed; the  |
+//| same bars are then sent again (the service ignores duplicates).   |
+//|                                                                  |
+//| Add InpServiceUrl under Tools > Options > Expert Advisors >       |
+//| "Allow WebRequest for listed URL". WebRequest does not work in    |
+//| the Strategy Tester.                                              |
+//+------------------------------------------------------------------+
+#property copyright   "candlesvc"
+#property version     "1.00"
+#property description "Sends closed OHLC bars to candlesvc (see README, MT5 set-up)."
+#property description "Allow the service URL under Tools > Options > Expert Advisors."
+
+input string InpServiceUrl     = "http://127.0.0.1:8000"; // candlesvc URL (also in the allowed URLs)
+input string InpApiKey         = "";                      // API key, sent as X-API-KEY
+input string InpSymbols        = "";                      // Symbols, comma-separated (empty: this chart's)
+input string InpTimeframes     = "M1";                    // Timeframes, comma-separated: M1 ... H1 ... MN1
+input string InpServerTimeZone = "NY+7";                  // Broker clock: NY+7, an IANA name, +02:00, or auto
+input bool   InpSendFormingBar = false;                   // Also send the forming bar (update mode)
+input int    InpBatchSize      = 1000;                    // Bars per POST
+input int    InpBackfillBars   = 10000;                   // Bars to send when nothing is stored yet
+input int    InpTimeoutMs      = 5000;                    // Longest wait per timer event, in ms
+input int    InpMaxBackoffSec  = 300;                     // Longest pause after failures, in seconds
+input int    InpTimerSeconds   = 1;                       // How often to look for new bars, in seconds
+
+//--- the 21 MT5 timeframes, by the names the service uses
+string          g_tf_names[]  = {"M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20",
+                                 "M30", "H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1"};
+ENUM_TIMEFRAMES g_tf_values[] = {PERIOD_M1, PERIOD_M2, PERIOD_M3, PERIOD_M4, PERIOD_M5, PERIOD_M6,
+                                 PERIOD_M10, PERIOD_M12, PERIOD_M15, PERIOD_M20, PERIOD_M30,
+                                 PERIOD_H1, PERIOD_H2, PERIOD_H3, PERIOD_H4, PERIOD_H6, PERIOD_H8,
+                                 PERIOD_H12, PERIOD_D1, PERIOD_W1, PERIOD_MN1};
+
+//--- one symbol and timeframe to keep in sync
+struct Stream
+  {
+   string            symbol;
+   string            name;         // timeframe name, e.g. "M1"
+   ENUM_TIMEFRAMES   period;
+   bool              resumed;      // the service has told us what it stores
+   datetime          sent;         // server time of the newest bar known stored (0: none)
+   MqlRates          forming;      // the forming bar as last sent (update mode)
+  };
+
+Stream g_streams[];
+int    g_backoff  = 0;   // seconds to pause after the next failure doubles from here
+ulong  g_retry_at = 0;   // GetTickCount64() before which no request is made
+ulong  g_deadline = 0;   // end of the current timer event's time budget
+int    g_error    = 0;   // GetLastError() right after the last WebRequest
+
+//+------------------------------------------------------------------+
+int OnInit()
+  {
+   if(MQLInfoInteger(MQL_TESTER))
+     {
+      Print("CandleSync: WebRequest does not work in the Strategy Tester");
+      return(INIT_FAILED);
+     }
+   if(InpApiKey == "" || !ParseStreams())
+     {
+      Print("CandleSync: set InpApiKey, InpSymbols and InpTimeframes (e.g. M1,H1)");
+      return(INIT_PARAMETERS_INCORRECT);
+     }
+   if(InpServerTimeZone == "auto")
+      Print("CandleSync: source_tz=auto sends the broker's current UTC offset; bars from before "
+            "its last DST change are then stored shifted. Prefer NY+7 or an IANA name.");
+   PrintFormat("CandleSync: %d stream(s) to %s, server time zone %s%s", ArraySize(g_streams),
+               InpServiceUrl, Zone(), InpSendFormingBar ? ", forming bar in update mode" : "");
+   EventSetTimer(MathMax(1, InpTimerSeconds));
+   return(INIT_SUCCEEDED);
+  }
+
+void OnDeinit(const int reason) { EventKillTimer(); }
+
+void OnTick() { }   // nothing to do per tick: OnTimer looks for closed bars
+
+//+------------------------------------------------------------------+
+//| Work through the streams until each is idle or the budget is used |
+//+------------------------------------------------------------------+
+void OnTimer()
+  {
+   if(GetTickCount64() < g_retry_at)
+      return;                                         // pausing after a failure
+   g_deadline = GetTickCount64() + (ulong)InpTimeoutMs;
+   for(int i = 0; i < ArraySize(g_streams); i++)
+     {
+      int result = 1;
+      while(result > 0 && Remaining() >= InpTimeoutMs / 2)
+         result = Step(g_streams[i]);
+      if(result < 0)
+         return;                                      // the service is down: back off
+     }
+  }
+
+//--- one request's worth of work: 1 done (maybe more to do), 0 idle, -1 failed
+int Step(Stream &s)
+  {
+   if(!s.resumed)
+      return(AskLatest(s));
+   MqlRates bars[];
+   int count = PendingBars(s, bars);
+   if(count > 0)
+      return(SendBars(s, bars, count));
+   if(InpSendFormingBar)
+      return(SendForming(s));
+   return(0);
+  }
+
+//+------------------------------------------------------------------+
+//| Resume: where does the stored history of this stream end?         |
+//+------------------------------------------------------------------+
+int AskLatest(Stream &s)
+  {
+   string url = InpServiceUrl + "/api/v1/candles/latest?symbol=" + UrlEncode(s.symbol)
+                + "&timeframe=" + s.name + "&source_tz=" + UrlEncode(Zone());
+   string answer;
+   int status = Http("GET", url, "", answer);
+   if(status == 404)
+     {
+      s.sent = 0;                                     // nothing stored: backfill
+      PrintFormat("CandleSync: %s %s: nothing stored yet, backfilling up to %d bars",
+                  s.symbol, s.name, InpBackfillBars);
+     }
+   else if(status == 200 && JsonInteger(answer, "server_time") > 0)
+     {
+      s.sent = (datetime)JsonInteger(answer, "server_time");
+      PrintFormat("CandleSync: %s %s: stored up to %s (server time)", s.symbol, s.name,
+                  TimeToString(s.sent));
+      if(InpSendFormingBar)
+         s.sent -= 1;                                 // it may be a partial bar: send it again
+     }
+   else
+      return(Failed(s, "latest", status, answer));
+   s.resumed = true;
+   s.forming.time = 0;
+   g_backoff = 0;
+   return(1);
+  }
+
+//--- closed bars newer than s.sent, oldest first; returns how many to send now
+int PendingBars(const Stream &s, MqlRates &bars[])
+  {
+   datetime forming = iTime(s.symbol, s.period, 0);
+   int available = Bars(s.symbol, s.period);
+   if(forming == 0 || available < 2)
+      return(0);                                      // history not loaded yet
+   datetime oldest = iTime(s.symbol, s.period, available - 1);
+   datetime from = s.sent + 1;
+   if(s.sent == 0)
+      from = iTime(s.symbol, s.period, MathMax(1, MathMin(InpBackfillBars, available - 1)));
+   if(from < oldest)
+      from = oldest;                                  // older bars are beyond the history kept
+   datetime stop = forming - 1;                       // the last second before the forming bar
+   if(from == 0 || from > stop)
+      return(0);
+   int copied = CopyRates(s.symbol, s.period, from, stop, bars);
+   return(MathMin(copied, InpBatchSize));
+  }
+
+//+------------------------------------------------------------------+
+//| POST the first `count` bars; remember the last one as stored      |
+//+------------------------------------------------------------------+
+int SendBars(Stream &s, const MqlRates &bars[], int count)
+  {
+   string answer;
+   int status = Http("POST", PostUrl(), BatchJson(s, bars, count), answer);
+   if(status != 201)
+      return(Failed(s, "POST", status, answer));
+   s.sent = bars[count - 1].time;
+   g_backoff = 0;
+   PrintFormat("CandleSync: %s %s: %d bar(s) %s .. %s: %s", s.symbol, s.name, count,
+               TimeToString(bars[0].time), TimeToString(s.sent), answer);
+   return(1);
+  }
+
+//--- update mode: POST the forming bar when it changed; 0 done, -1 failed
+int SendForming(Stream &s)
+  {
+   MqlRates bar[];
+   if(CopyRates(s.symbol, s.period, 0, 1, bar) != 1)
+      return(0);
+   if(bar[0].time == s.forming.time && bar[0].close == s.forming.close
+      && bar[0].high == s.forming.high && bar[0].low == s.forming.low
+      && bar[0].tick_volume == s.forming.tick_volume)
+      return(0);                                      // unchanged since the last POST
+   string answer;
+   int status = Http("POST", PostUrl(), BatchJson(s, bar, 1), answer);
+   if(status != 201)
+      return(Failed(s, "POST forming bar", status, answer));
+   s.forming = bar[0];
+   g_backoff = 0;
+   return(0);
+  }
+
+string PostUrl()
+  {
+   return(InpServiceUrl + "/api/v1/candles" + (InpSendFormingBar ? "?on_conflict=update" : ""));
+  }
+
+//--- {"source_tz":"NY+7","candles":[{"symbol":"EURUSD","timeframe":"M1","timestamp":...},...]}
+string BatchJson(const Stream &s, const MqlRates &bars[], int count)
+  {
+   int digits = (int)SymbolInfoInteger(s.symbol, SYMBOL_DIGITS);
+   string json = "{\"source_tz\":\"" + JsonEscape(Zone()) + "\",\"candles\":[";
+   for(int i = 0; i < count; i++)
+     {
+      if(i > 0)
+         json += ",";
+      json += "{\"symbol\":\"" + JsonEscape(s.symbol) + "\",\"timeframe\":\"" + s.name
+              + "\",\"timestamp\":" + IntegerToString((long)bars[i].time)
+              + ",\"open\":" + DoubleToString(bars[i].open, digits)
+              + ",\"high\":" + DoubleToString(bars[i].high, digits)
+              + ",\"low\":" + DoubleToString(bars[i].low, digits)
+              + ",\"close\":" + DoubleToString(bars[i].close, digits)
+              + ",\"volume\":" + IntegerToString(bars[i].tick_volume) + "}";
+     }
+   return(json + "]}");
+  }
+
+//+------------------------------------------------------------------+
+//| One HTTP request within the time budget; returns the HTTP status  |
+//| or -1 (then g_error holds GetLastError()).                        |
+//+------------------------------------------------------------------+
+int Http(const string method, const string url, const string json, string &answer)
+  {
+   char data[], result[];
+   string headers = "X-API-KEY: " + InpApiKey + "\r\n";
+   if(json != "")
+     {
+      headers = "Content-Type: application/json\r\n" + headers;
+      int n = StringToCharArray(json, data, 0, WHOLE_ARRAY, CP_UTF8);
+      ArrayResize(data, n - 1);                       // drop the terminating NUL: send JSON only
+     }
+   string result_headers;
+   ResetLastError();
+   int status = WebRequest(method, url, headers, MathMax(1, Remaining()), data, result,
+                           result_headers);
+   g_error = GetLastError();
+   answer = CharArrayToString(result, 0, WHOLE_ARRAY, CP_UTF8);
+   return(status);
+  }
+
+//--- log the failure and pause all requests: 1, 2, 4 ... InpMaxBackoffSec seconds
+int Failed(const Stream &s, const string what, int status, const string answer)
+  {
+   g_backoff = MathMin(MathMax(1, g_backoff * 2), MathMax(1, InpMaxBackoffSec));
+   g_retry_at = GetTickCount64() + (ulong)g_backoff * 1000;
+   if(status == -1)
+      PrintFormat("CandleSync: %s %s: %s failed, error %d%s; retrying in %d s", s.symbol, s.name,
+                  what, g_error, g_error == 4014 ? " (add " + InpServiceUrl
+                  + " under Tools > Options > Expert Advisors)" : "", g_backoff);
+   else
+      PrintFormat("CandleSync: %s %s: %s answered HTTP %d %s; retrying in %d s", s.symbol,
+                  s.name, what, status, answer, g_backoff);
+   return(-1);
+  }
+
+int Remaining()
+  {
+   ulong now = GetTickCount64();
+   return(now >= g_deadline ? 0 : (int)(g_deadline - now));
+  }
+
+//--- source_tz: the input, or for "auto" the broker's current offset from UTC, e.g. "+03:00"
+string Zone()
+  {
+   if(InpServerTimeZone != "auto")
+      return(InpServerTimeZone);
+   int quarters = (int)MathRound((double)(TimeTradeServer() - TimeGMT()) / 900.0);
+   int minutes = MathAbs(quarters) * 15;
+   return(StringFormat("%s%02d:%02d", quarters < 0 ? "-" : "+", minutes / 60, minutes % 60));
+  }
+
+//+------------------------------------------------------------------+
+//| Inputs: one stream per symbol and timeframe                       |
+//+------------------------------------------------------------------+
+bool ParseStreams()
+  {
+   string symbols[], frames[];
+   int ns = StringSplit(InpSymbols == "" ? _Symbol : InpSymbols, ',', symbols);
+   int nf = StringSplit(InpTimeframes, ',', frames);
+   ArrayResize(g_streams, 0);
+   for(int i = 0; i < ns; i++)
+     {
+      string symbol = symbols[i];
+      StringTrimLeft(symbol);
+      StringTrimRight(symbol);
+      if(symbol != "" && !SymbolSelect(symbol, true))
+        {
+         PrintFormat("CandleSync: unknown symbol '%s'", symbol);
+         return(false);
+        }
+      for(int j = 0; j < nf && symbol != ""; j++)
+         if(!AddStream(symbol, frames[j]))
+            return(false);
+     }
+   return(ArraySize(g_streams) > 0);
+  }
+
+bool AddStream(const string symbol, string name)
+  {
+   StringTrimLeft(name);
+   StringTrimRight(name);
+   StringToUpper(name);
+   for(int k = 0; k < ArraySize(g_tf_names); k++)
+      if(g_tf_names[k] == name)
+        {
+         int n = ArraySize(g_streams);
+         ArrayResize(g_streams, n + 1);
+         g_streams[n].symbol = symbol;
+         g_streams[n].name = name;
+         g_streams[n].period = g_tf_values[k];
+         g_streams[n].resumed = false;
+         g_streams[n].sent = 0;
+         g_streams[n].forming.time = 0;
+         return(true);
+        }
+   PrintFormat("CandleSync: unknown timeframe '%s'", name);
+   return(false);
+  }
+
+//+------------------------------------------------------------------+
+//| Small text helpers                                                |
+//+------------------------------------------------------------------+
+//--- percent-encode every UTF-8 byte except A-Z a-z 0-9 - _ . ~
+string UrlEncode(const string text)
+  {
+   uchar bytes[];
+   int n = StringToCharArray(text, bytes, 0, WHOLE_ARRAY, CP_UTF8) - 1;
+   string out = "";
+   for(int i = 0; i < n; i++)
+     {
+      uchar b = bytes[i];
+      bool plain = (b >= 'A' && b <= 'Z') || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9')
+                   || b == '-' || b == '_' || b == '.' || b == '~';
+      out += plain ? CharToString(b) : StringFormat("%%%02X", b);
+     }
+   return(out);
+  }
+
+string JsonEscape(string text)
+  {
+   StringReplace(text, "\\", "\\\\");
+   StringReplace(text, "\"", "\\\"");
+   return(text);
+  }
+
+//--- the integer after "name": in a flat JSON answer, or -1
+long JsonInteger(const string json, const string name)
+  {
+   int at = StringFind(json, "\"" + name + "\":");
+   if(at < 0)
+      return(-1);
+   at += StringLen(name) + 3;
+   while(StringGetCharacter(json, at) == ' ')
+      at++;
+   int end = at;
+   while(end < StringLen(json) && StringGetCharacter(json, end) >= '0'
+         && StringGetCharacter(json, end) <= '9')
+      end++;
+   return(end > at ? StringToInteger(StringSubstr(json, at, end - at)) : -1);
+  }
+//+------------------------------------------------------------------+
