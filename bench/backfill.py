@@ -6,30 +6,30 @@ from bench.dbops import count_rows, reset
 from bench.figures import Figure
 from bench.mt5file import write_exports
 from bench.procs import Run, candlesvc_import, importer_available, psql_copy
+from bench.progress import say
 
 UNAVAILABLE = "not available: this checkout has no `candlesvc import`"
 
 
-def backfill_figures(
-    url: str, folder: Path, rows: int, rss_rows: int, limit: float
-) -> list[Figure]:
+def backfill_figures(url: str, folder: Path, rows: int, rss_rows: int) -> list[Figure]:
     """\\copy, import and re-import of `rows`; importer peak RSS for `rows` and `rss_rows`."""
-    reference, mt5_path = copy_figure(url, folder, rows, limit)
+    reference, mt5_path = copy_figure(url, folder, rows)
     if not importer_available():
         mt5_path.unlink()
         return [reference, *_unavailable(rows, rss_rows)]
     assert reference.value is not None
-    figures = [reference, *import_figures(url, mt5_path, rows, reference.value, limit)]
+    figures = [reference, *import_figures(url, mt5_path, rows, reference.value)]
     mt5_path.unlink()
     big, _ = write_exports(folder, rss_rows, with_csv=False)
     reset(url)
     run = _checked(candlesvc_import(url, big, folder / "import-big.log"), url, rss_rows, "import")
     big.unlink()
+    say(f"candlesvc import of {rss_rows:,} rows: peak RSS {run.max_rss_mib:,.0f} MiB")
     figures.append(_rss("rss_big", rss_rows, run))
     return figures
 
 
-def copy_figure(url: str, folder: Path, rows: int, limit: float) -> tuple[Figure, Path]:
+def copy_figure(url: str, folder: Path, rows: int) -> tuple[Figure, Path]:
     """psql \\copy of `rows` plain CSV rows into the empty table; returns the MT5 file too."""
     mt5_path, csv_path = write_exports(folder, rows, with_csv=True)
     assert csv_path is not None
@@ -37,28 +37,31 @@ def copy_figure(url: str, folder: Path, rows: int, limit: float) -> tuple[Figure
     run = _checked(psql_copy(url, csv_path, folder / "psql.log"), url, rows, "psql \\copy")
     csv_path.unlink()
     rate = rows / run.seconds
+    say(f"psql \\copy of {rows:,} rows: {rate:,.0f} rows/s")
     name = f"psql \\copy, {rows:,} rows of plain CSV"
-    return Figure("copy_csv", name, rate, ratio=rate / limit, note="backfill reference"), mt5_path
+    return Figure("copy_csv", name, rate, note="backfill reference"), mt5_path
 
 
-def import_figures(url: str, path: Path, rows: int, reference: float, limit: float) -> list[Figure]:
+def import_figures(url: str, path: Path, rows: int, reference: float) -> list[Figure]:
     """Import the MT5 file into the empty table, then again (all duplicates)."""
     reset(url)
     log = path.parent / "import.log"
     new = _checked(candlesvc_import(url, path, log), url, rows, "candlesvc import")
+    say(f"candlesvc import of {rows:,} rows: {rows / new.seconds:,.0f} rows/s")
     again = _checked(candlesvc_import(url, path, log), url, rows, "candlesvc import (again)")
+    say(f"candlesvc import again: {rows / again.seconds:,.0f} rows/s")
     return [
-        _rate("import_new", f"candlesvc import, {rows:,} new rows", rows, new, reference, limit),
+        _rate("import_new", f"candlesvc import, {rows:,} new rows", rows, new, reference),
         _rate("import_again", f"candlesvc import again, {rows:,} duplicates", rows, again,
-              reference, limit),
+              reference),
         _rss("rss_small", rows, new),
     ]  # fmt: skip
 
 
-def _rate(key: str, name: str, rows: int, run: Run, reference: float, limit: float) -> Figure:
+def _rate(key: str, name: str, rows: int, run: Run, reference: float) -> Figure:
     rate = rows / run.seconds
     note = f"{rate / reference:.2f}x \\copy; {run.seconds:.1f} s"
-    return Figure(key, name, rate, ratio=rate / limit, note=note)
+    return Figure(key, name, rate, note=note)
 
 
 def _rss(key: str, rows: int, run: Run) -> Figure:

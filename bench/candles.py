@@ -73,6 +73,22 @@ def candle_json(bar: Bar, symbol: str, timeframe: str = "M1") -> str:
     )
 
 
+def copy_chunks(bars_: Sequence[Bar], symbol: str, size: int = 1 << 20) -> list[bytes]:
+    """The bars as COPY text-format lines, in chunks of about `size` bytes."""
+    chunks: list[bytes] = []
+    lines: list[str] = []
+    length = 0
+    for bar in bars_:
+        line = (f"{symbol}\tM1\t{iso_stamp(bar.minute)[:-1]}+00\t{bar.open}\t{bar.high}\t"
+                f"{bar.low}\t{bar.close}\t{bar.volume}\n")  # fmt: skip
+        lines.append(line)
+        length += len(line)
+        if length >= size:
+            chunks.append("".join(lines).encode())
+            lines, length = [], 0
+    return [*chunks, "".join(lines).encode()] if lines else chunks
+
+
 def http_request(host: str, api_key: str, candles: Sequence[str]) -> bytes:
     """A complete HTTP/1.1 POST /api/v1/candles request carrying the candles."""
     body = ('{"candles":[' + ",".join(candles) + "]}").encode()

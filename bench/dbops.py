@@ -1,9 +1,10 @@
 """Direct database work: resetting the table, counting rows, and the raw COPY limit."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import perf_counter
 
 import psycopg
+from psycopg import Copy
 
 from bench.candles import CopyRow
 
@@ -27,19 +28,38 @@ def count_rows(url: str) -> int:
         return int(row[0]) if row else 0
 
 
-def copy_rate(url: str, rows: Sequence[CopyRow]) -> float:
-    """Rows/s of one COPY FROM STDIN of `rows` into the empty table, commit included."""
+def copy_rate(url: str, rows: int, feed: Callable[[Copy], None]) -> float:
+    """Rows/s of one COPY FROM STDIN into the empty table, commit included."""
     reset(url)
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         began = perf_counter()
         with cur.copy(COPY) as copy:
-            for row in rows:
-                copy.write_row(row)
+            feed(copy)
         conn.commit()
         seconds = perf_counter() - began
-    if count_rows(url) != len(rows):
+    if count_rows(url) != rows:
         raise RuntimeError("COPY stored a different number of rows than it sent")
-    return len(rows) / seconds
+    return rows / seconds
+
+
+def typed_rows(rows: Sequence[CopyRow]) -> Callable[[Copy], None]:
+    """Feed COPY typed tuples through psycopg's `write_row` (it adapts each value)."""
+
+    def feed(copy: Copy) -> None:
+        for row in rows:
+            copy.write_row(row)
+
+    return feed
+
+
+def encoded_text(chunks: Sequence[bytes]) -> Callable[[Copy], None]:
+    """Feed COPY text-format bytes prepared in advance, as psql's \\copy does."""
+
+    def feed(copy: Copy) -> None:
+        for chunk in chunks:
+            copy.write(chunk)
+
+    return feed
 
 
 def server_version(url: str) -> str:

@@ -31,15 +31,14 @@ def percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[rank]
 
 
-def load_figure(key: str, scenario: str, result: LoadResult, counter: str, limit: float) -> Figure:
-    """Candles/s (from `counter`: added or duplicates), ratio to the limit, latencies, CPU."""
+def load_figure(key: str, scenario: str, result: LoadResult, counter: str) -> Figure:
+    """Candles/s (from `counter`: added or duplicates), latencies and client CPU."""
     rate = result.total(counter) / result.wall
     lat = result.latencies()
     return Figure(
         key=key,
         scenario=scenario,
         value=rate,
-        ratio=rate / limit if limit else None,
         p50_ms=percentile(lat, 0.50) * 1000,
         p99_ms=percentile(lat, 0.99) * 1000,
         max_ms=lat[-1] * 1000,
@@ -57,3 +56,10 @@ def check_counts(result: LoadResult, added: int, duplicates: int) -> None:
     got = (result.total("added"), result.total("duplicates"))
     if got != (added, duplicates):
         raise RuntimeError(f"expected added/duplicates {(added, duplicates)}, got {got}")
+
+
+def apply_limit(figures: list[Figure], limit: float) -> None:
+    """Set every rate's ratio to the COPY limit."""
+    for figure in figures:
+        if figure.unit == "candles/s" and figure.value is not None:
+            figure.ratio = figure.value / limit

@@ -4,11 +4,12 @@ from typing import Any
 
 from bench.backfill import backfill_figures
 from bench.bulk import bulk_figures
-from bench.candles import bars, candle_json, copy_row
-from bench.catalog import catalog_figure, compare, snapshot
+from bench.candles import bars, candle_json
+from bench.catalog import CatalogStat, catalog_figure, compare, snapshot
 from bench.config import Config
-from bench.dbops import copy_rate, reset, server_version
-from bench.figures import Figure
+from bench.dbops import reset, server_version
+from bench.figures import Figure, apply_limit
+from bench.limit import LimitProbe
 from bench.loadgen import SENT
 from bench.machine import machine_info
 from bench.notes import notes
@@ -20,37 +21,59 @@ from bench.targets import judge
 def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]:
     """Run every scenario; return the figures (judged) and the rest of the results."""
     candles = list(bars(config.rows))
-    copy_rows = [copy_row(bar, "EURUSD") for bar in candles]
-    limit = max(copy_rate(stack.url, copy_rows) for _ in range(2))
-    figures = [Figure("limit", "Limit: COPY FROM STDIN, 1 connection, no HTTP", limit, ratio=1.0,
-                      note=f"best of 2 COPYs of {config.rows:,} rows")]  # fmt: skip
+    limit = LimitProbe(stack.url, candles)
+    limit.measure()
+    limit.measure(typed=False)
     json_rows = [candle_json(bar, "EURUSD") for bar in candles]
-    del candles, copy_rows
-    figures += bulk_figures(stack, json_rows, limit, config.batches, config.clients)
-    single_figures, catalog = _single_candles(stack, config)
-    figures += single_figures
+    del candles
+    start = snapshot(stack.url)
+    bulk, after_bulk = _bulk_section(stack, config, json_rows)
+    limit.measure(typed=False)  # again after HTTP, in case the machine drifted
+    singles, after_singles = _single_section(stack, config)
     logged, sent = stack.request_log_lines(), SENT["requests"]
-    figures += backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows, limit)
+    figures = [*limit.figures(), *bulk, *singles[0:3]]
+    bulk_sent, singles_sent = bulk_requests(bulk), singles[2].requests or 0
+    figures += [
+        catalog_figure("catalog_bulk", "bulk", start, after_bulk, bulk_sent, judged=False),
+        catalog_figure("catalog", "single-candle", after_bulk, after_singles, singles_sent, True),
+    ]
+    figures += backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows)
+    apply_limit(figures, limit.best)
     judge(figures)
     results: dict[str, Any] = {
         "machine": machine_info(server_version(stack.url), stack.gunicorn_settings()),
-        "catalog": catalog,
+        "limit_runs": {"text": limit.text_runs, "typed": limit.typed_runs},
+        "catalog": {
+            "bulk": compare(start, after_bulk),
+            "single": compare(after_bulk, after_singles),
+        },
         "service_log": {"requests_sent": sent, "request_log_lines": logged},
     }
     results["notes"] = notes(config, results, figures)
     return figures, results
 
 
-def _single_candles(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]:
-    """Latency and churn of single-candle requests, between two catalog snapshots."""
-    reset(stack.url)
+def bulk_requests(figures: list[Figure]) -> int:
+    """Requests sent by the bulk and re-send scenarios."""
+    return sum(f.requests or 0 for f in figures)
+
+
+def _bulk_section(
+    stack: Stack, config: Config, json_rows: list[str]
+) -> tuple[list[Figure], dict[str, CatalogStat]]:
+    stack.start_service()
+    figures = bulk_figures(stack, json_rows, config.batches, config.clients)
     stack.stop_service()  # its sessions end and flush their statistics
-    before = snapshot(stack.url)
+    return figures, snapshot(stack.url)
+
+
+def _single_section(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, CatalogStat]]:
+    """Latency and churn of single-candle requests; the catalog afterwards."""
+    reset(stack.url)
     stack.start_service()
     source = SingleSource(stack)
     figures = realtime_figures(source, config.sequential, config.per_client)
     figures.append(churn(source, config.churn, config.churn_clients, config.churn_budget_s))
+    figures[-1].requests = source.sent
     stack.stop_service()
-    after = snapshot(stack.url)
-    figures.append(catalog_figure(before, after, source.sent))
-    return figures, compare(before, after)
+    return figures, snapshot(stack.url)

@@ -24,8 +24,14 @@ def _value(figure: Figure) -> str:
     return f"{figure.value:,.0f} {figure.unit}"
 
 
+def _ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return ""
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.3f}x"
+
+
 def _cells(figure: Figure) -> list[str]:
-    return [figure.scenario, _value(figure), _num(figure.ratio, "{:.2f}x"),
+    return [figure.scenario, _value(figure), _ratio(figure.ratio),
             _num(figure.p50_ms, "{:.1f}"), _num(figure.p99_ms, "{:.1f}"),
             _num(figure.max_ms, "{:.0f}"), _num(figure.client_cpu, "{:.1%}"),
             figure.target, figure.verdict]  # fmt: skip
@@ -62,7 +68,10 @@ def markdown(results: dict[str, Any], figures: list[Figure]) -> str:
         "against a raw `COPY` of the same rows into the same empty, indexed table (the limit).",
         "", f"Latest run: {m['date']}, {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, "
         f"{m['os']}, PostgreSQL {m['postgresql']}, Python {m['python']}, gunicorn {m['gunicorn']}.",
-        "", markdown_table(figures), "", catalog_table(results["catalog"]), "",
+        "", markdown_table(figures), "",
+        "System catalogs over the HTTP bulk section and over the single-candle section:", "",
+        catalog_table(results["catalog"]["bulk"]), "", catalog_table(results["catalog"]["single"]),
+        "",
         *[f"- {note}" for note in results["notes"]],
     ]  # fmt: skip
     return "\n".join(parts) + "\n"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from bench.candles import bars, candle_json, http_request
 from bench.figures import Figure, check_counts, load_figure
 from bench.loadgen import LoadResult, run_load
+from bench.progress import say
 from bench.stack import Stack
 
 
@@ -40,9 +41,10 @@ def realtime_figures(source: SingleSource, sequential: int, per_client: int) -> 
     source.run(4, 25)  # warm every worker and its connection pool
     seq = source.run(1, sequential)
     par = source.run(16, per_client)
+    say(f"single candles: {sequential:,} sequential, {16 * per_client:,} from 16 clients")
     return [
-        load_figure("ea_seq", "EA real time, 1 candle/request, sequential", seq, "added", 0),
-        load_figure("ea_16", "EA real time, 1 candle/request, 16 clients", par, "added", 0),
+        load_figure("ea_seq", "EA real time, 1 candle/request, sequential", seq, "added"),
+        load_figure("ea_16", "EA real time, 1 candle/request, 16 clients", par, "added"),
     ]
 
 
@@ -53,6 +55,7 @@ def churn(source: SingleSource, total: int, clients: int, budget_s: float) -> Fi
         per_client = max(1, min(10_000, total - source.sent) // clients)
         round_began = time.monotonic()
         source.run(clients, per_client)
+        say(f"churn: {source.sent:,} single-candle requests so far")
         now = time.monotonic()
         if now - began + (now - round_began) > budget_s:
             break  # another round would not fit in the budget

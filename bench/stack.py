@@ -26,7 +26,7 @@ def venv_tool(name: str) -> str:
 
 
 class Stack:
-    """Starts PostgreSQL and gunicorn in a temporary folder; stops both and removes it on exit."""
+    """PostgreSQL (started on entry) and gunicorn in a temporary folder; all gone on exit."""
 
     def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
         self._tuning = {"WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads}
@@ -44,7 +44,6 @@ class Stack:
             info = self.cluster.ensure_running()
             self.url = self.cluster.ensure_database(info, "bench")
             apply_migrations(self.url)
-            self.start_service()
         except BaseException:
             self.__exit__(None, None, None)
             raise

@@ -1,0 +1,43 @@
+"""The limit: raw COPY of the bulk scenarios' rows into the empty table from one connection."""
+
+from collections.abc import Sequence
+
+from bench.candles import Bar, copy_chunks, copy_row
+from bench.dbops import copy_rate, encoded_text, typed_rows
+from bench.figures import Figure
+from bench.progress import say
+
+
+class LimitProbe:
+    """COPYs the same rows two ways, as often as asked; the limit is the fastest run."""
+
+    def __init__(self, url: str, bars: Sequence[Bar]) -> None:
+        self.url = url
+        self.count = len(bars)
+        self._rows = [copy_row(bar, "EURUSD") for bar in bars]
+        self._chunks = copy_chunks(bars, "EURUSD")
+        self.text_runs: list[float] = []
+        self.typed_runs: list[float] = []
+
+    def measure(self, typed: bool = True) -> None:
+        """One COPY of pre-encoded text and, if asked, one of typed tuples via write_row."""
+        self.text_runs.append(copy_rate(self.url, self.count, encoded_text(self._chunks)))
+        if typed:
+            self.typed_runs.append(copy_rate(self.url, self.count, typed_rows(self._rows)))
+        typed_note = f", write_row {self.typed_runs[-1]:,.0f}" if typed else ""
+        say(f"COPY of {self.count:,} rows: text {self.text_runs[-1]:,.0f}{typed_note} rows/s")
+
+    @property
+    def best(self) -> float:
+        """The fastest COPY of all: the limit every ratio is taken against."""
+        return max(self.text_runs + self.typed_runs)
+
+    def figures(self) -> list[Figure]:
+        """The limit, and COPY through psycopg's value adaptation for comparison."""
+        runs = ", ".join(f"{rate:,.0f}" for rate in self.text_runs)
+        return [
+            Figure("limit", "Limit: raw COPY, 1 connection, pre-encoded text", self.best,
+                   note=f"{self.count:,} rows; runs {runs} rows/s"),
+            Figure("copy_typed", "COPY, 1 connection, psycopg write_row of typed tuples",
+                   max(self.typed_runs), note="what Python-side value adaptation costs"),
+        ]  # fmt: skip
