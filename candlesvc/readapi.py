@@ -2,17 +2,16 @@
 
 import csv
 import io
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from psycopg_pool import ConnectionPool
 
 from candlesvc import reads
-from candlesvc.api import require_api_key
+from candlesvc.api import database_problem, require_api_key
 from candlesvc.models import EARLIEST, LATEST
 from candlesvc.problems import RejectedError, problem
 from candlesvc.readmodels import CandlePage, Latest, LatestPairs, PairLatest, bar_times, stored
@@ -28,7 +27,6 @@ from candlesvc.settings import Settings
 from candlesvc.timezones import SourceZone, parse_zone
 
 bp = Blueprint("reads", __name__)
-log = logging.getLogger("candlesvc.reads")
 CSV_COLUMNS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume")
 
 
@@ -118,17 +116,13 @@ def _zone(name: str | None) -> SourceZone:
 
 @contextmanager
 def _connection() -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection; an unreachable database becomes a 503 with Retry-After."""
+    """A pooled connection; an unreachable or too slow database becomes a 503 problem."""
     pool: ConnectionPool = current_app.extensions["candlesvc.pool"]
     try:
         with pool.connection() as conn:
             yield conn
-    except psycopg.OperationalError:
-        log.warning("database unavailable", extra={"request_id": g.get("request_id")})
-        retry = {"Retry-After": str(_settings().retry_after)}
-        raise RejectedError(
-            problem(503, "the database is unavailable; retry later", retry)
-        ) from None
+    except psycopg.OperationalError as error:
+        raise RejectedError(database_problem(error, _settings())) from None
 
 
 def _settings() -> Settings:
