@@ -252,8 +252,6 @@ def _explain(report: FileReport, dry_run: bool) -> None:
                       f"{outcome}", soft_wrap=True)  # fmt: skip
         for problem in report.problems:
             _stderr.print(f"  {report.file}, {problem}", soft_wrap=True, markup=False)
-    elif not report.rows:
-        _stderr.print(f"[yellow]warning:[/] {report.file}: no bars in the file", soft_wrap=True)
 
 
 def _as_dict(report: FileReport) -> dict[str, Any]:
@@ -272,7 +270,18 @@ def _table(reports: list[FileReport], dry_run: bool) -> Table:
         table.add_column(heading, justify="right", no_wrap=True)
     for r in reports:
         written = ("-", "-") if dry_run else (f"{r.added:,}", f"{r.duplicates:,}")
-        about = f"{r.symbol} {r.timeframe}" + ("" if r.status != "invalid" else ", [red]invalid[/]")
-        table.add_row(Text.from_markup(f"{escape(r.file)}\n[dim]{about}[/]"), f"{r.rows:,}",
-                      *written, f"{r.invalid:,}", f"{r.seconds:.2f}", f"{r.rate:,.0f}")  # fmt: skip
+        about = Text.from_markup(f"{escape(r.file)}\n[dim]{r.symbol} {r.timeframe}{_note(r)}[/]")
+        table.add_row(about, f"{r.rows:,}", *written, f"{r.invalid:,}", f"{r.seconds:.2f}",
+                      f"{r.rate:,.0f}")  # fmt: skip
     return table
+
+
+def _note(report: FileReport) -> str:
+    """What the numbers alone do not say."""
+    if report.status == "invalid":
+        return ", [red]invalid: nothing stored[/]" if not report.added else ", [red]invalid[/]"
+    if not report.rows:
+        return ", no bars in the file"
+    if report.status == "imported" and not report.added:
+        return ", nothing new: all rows were already stored"
+    return ""

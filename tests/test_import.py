@@ -109,6 +109,7 @@ def test_reimport_adds_nothing_and_counts_duplicates(database_url, db):
     summary = json.loads(again.stdout)["files"][0]
     assert (summary["rows"], summary["added"], summary["duplicates"]) == (5, 0, 5)
     assert rows(db) == before
+    assert "nothing new: all rows were already stored" in run(M1_FILE, url=database_url).stdout
 
 
 def test_several_files_in_one_run(database_url, db):
@@ -263,7 +264,7 @@ def test_a_header_only_file_imports_no_rows(tmp_path, database_url, db):
     path.write_text(HEADER)
     result = run(path, url=database_url)
     assert result.exit_code == 0, result.output
-    assert "no bars" in result.stderr
+    assert "no bars" in result.stdout
     assert rows(db) == []
 
 
