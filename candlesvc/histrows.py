@@ -108,23 +108,29 @@ class _Batch:
 def _parse(
     lines: Iterator[tuple[int, str]], columns: Columns, clock: WallClock, spec: ImportSpec
 ) -> Iterator[_Batch]:
-    """Split rows into fields and build candle dicts, chunk by chunk (the hot loop)."""
+    """Split rows into fields and build candle dicts, chunk by chunk.
+
+    This is the hot loop, kept in one function with local names: a call per row would
+    cost more than the rest of the row's parsing.
+    """
     separator, width, label = (
-        columns.layout.separator,
-        len(columns.layout.columns),
-        columns.layout.label,
-    )
+        columns.layout.separator, len(columns.layout.columns), columns.layout.label)  # fmt: skip
     date, time, (open_, high, low, close), volume = (
         columns.date, columns.time, columns.prices, columns.volume)  # fmt: skip
     days, times, resolve = clock.days, clock.times, clock.resolve
     symbol, timeframe, size = spec.symbol, spec.timeframe, spec.chunk_size
-    batch = _Batch()
+    batch, room = _Batch(), size
     for number, line in lines:
+        if not room:
+            yield batch
+            batch, room = _Batch(), size
         fields = line.rstrip("\n").split(separator)
         if len(fields) != width:
             if line.strip():
+                room -= 1
                 batch.reject(number, "row", f"expected {width} columns, found {len(fields)}")
             continue
+        room -= 1
         try:
             stamp = days[fields[date]] + times[fields[time] if time is not None else ""]
             if stamp.tzinfo is None:
@@ -143,10 +149,7 @@ def _parse(
             "close": fields[close], "volume": count,
         })  # fmt: skip
         batch.lines.append(number)
-        if len(batch.lines) + batch.invalid >= size:
-            yield batch
-            batch = _Batch()
-    if batch.lines or batch.invalid:
+    if room < size:
         yield batch
 
 
