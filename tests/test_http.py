@@ -66,7 +66,7 @@ def test_unknown_path_and_method_are_problems(client):
     missing = client.get("/nope")
     assert missing.status_code == 404
     assert missing.mimetype == "application/problem+json"
-    wrong_method = client.get("/api/v1/candles")
+    wrong_method = client.delete("/api/v1/candles")
     assert wrong_method.status_code == 405
     assert wrong_method.get_json()["status"] == 405
 
