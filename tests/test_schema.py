@@ -4,6 +4,7 @@ import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
@@ -173,3 +174,56 @@ def test_authenticated_cannot_update(db):
         db.execute("SET LOCAL ROLE authenticated")
         with pytest.raises(errors.InsufficientPrivilege), db.transaction():
             db.execute("UPDATE market_data_candles SET volume = 0")
+
+
+IGNORE_MODE_MINIMUM = [
+    "GRANT INSERT ON market_data_candles TO {r}",
+    "GRANT USAGE ON SEQUENCE market_data_candles_id_seq TO {r}",
+    'GRANT SELECT (symbol, timeframe, "timestamp") ON market_data_candles TO {r}',
+    "CREATE POLICY {r}_insert ON market_data_candles FOR INSERT TO {r} WITH CHECK (true)",
+    "CREATE POLICY {r}_select ON market_data_candles FOR SELECT TO {r} USING (true)",
+]
+UPDATE_MODE_EXTRA = [
+    "GRANT SELECT ON market_data_candles TO {r}",
+    "GRANT UPDATE (open, high, low, close, volume) ON market_data_candles TO {r}",
+    "CREATE POLICY {r}_update ON market_data_candles FOR UPDATE TO {r} USING (true)",
+]
+
+
+@pytest.fixture
+def bare_login(db) -> Iterator[tuple[str, Any]]:
+    """A login role with no privileges at all, and a way to grant it some."""
+    name = f"bare_{secrets.token_hex(4)}"
+    db.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+        sql.Identifier(name), sql.Literal(PG_PASSWORD)))  # fmt: skip
+
+    def grant(statements: list[str]) -> None:
+        for statement in statements:
+            db.execute(statement.format(r=name).encode())
+
+    yield name, grant
+    db.execute(sql.SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(sql.Identifier(name)))
+
+
+def write_as(url: str, role: str, mode: OnConflict, count: int) -> Any:
+    candles = [
+        Candle.model_validate(GOOD | {"timestamp": 1_704_153_600 + 60 * i, "volume": count})
+        for i in range(count)
+    ]
+    with psycopg.connect(url.replace("candlesvc:", f"{role}:", 1)) as conn:
+        return CandleWriter(conn, mode).write(candles)
+
+
+@pytest.mark.parametrize("count", [3, 100])  # the array path and the staging path
+def test_exact_privileges_each_write_mode_needs(db, database_url, bare_login, count):
+    role, grant = bare_login
+    db.execute(INSERT, GOOD | {"timestamp": datetime(2024, 1, 2, tzinfo=UTC)})
+    grant(IGNORE_MODE_MINIMUM[:-1])
+    with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
+        write_as(database_url, role, OnConflict.IGNORE, count)
+    grant(IGNORE_MODE_MINIMUM[-1:])
+    assert write_as(database_url, role, OnConflict.IGNORE, count).duplicates == 1
+    with pytest.raises(errors.InsufficientPrivilege):
+        write_as(database_url, role, OnConflict.UPDATE, count)
+    grant(UPDATE_MODE_EXTRA)
+    assert write_as(database_url, role, OnConflict.UPDATE, count + 1).updated == count
