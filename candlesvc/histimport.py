@@ -163,7 +163,7 @@ def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def _read_ahead(items: Generator[Item, None, None], depth: int = 2) -> Generator[Item, None, None]:
+def _read_ahead(items: Generator[Item, None, None], depth: int = 1) -> Generator[Item, None, None]:
     """Run an iterator in a thread, up to `depth` items ahead, so parsing overlaps writing."""
     ready: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
     stop = threading.Event()

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from candlesvc.histfiles import NameHints, hints_from_name
+from candlesvc.histfiles import NameHints, VolumeKind, hints_from_name
 from candlesvc.histimport import (
     STDIN,
     FilePlan,
@@ -135,7 +135,7 @@ def import_files(
     for name in files:
         if name != STDIN and not Path(name).is_file():
             fail(f"{name}: no such file", code=EXIT_MISSING)
-    plans = [_plan(name, symbol, timeframe, zone, volume.value, chunk_size) for name in files]
+    plans = [_plan(name, symbol, timeframe, zone, volume, chunk_size) for name in files]
     reports, abort = _run(plans, url, atomic, not quiet and not as_json and _stderr.is_terminal)
     _report(reports, quiet, as_json, dry_run)
     if abort:
@@ -160,7 +160,7 @@ def _required(database_url: str | None) -> str:
 
 
 def _plan(name: str, symbol: str | None, timeframe: str | None, zone: SourceZone,
-          volume: Any, chunk_size: int) -> FilePlan:  # fmt: skip
+          volume: VolumeChoice, chunk_size: int) -> FilePlan:  # fmt: skip
     """What a file's rows share, from the options and the file's name."""
     hints = hints_from_name(name) if name != STDIN else NameHints()
     symbol, timeframe = symbol or hints.symbol, timeframe or hints.timeframe
@@ -168,7 +168,8 @@ def _plan(name: str, symbol: str | None, timeframe: str | None, zone: SourceZone
         if not value:
             fail(f"{name}: the file name gives no {option}; pass --{option}", EXIT_USAGE)
     try:
-        return FilePlan(name, ImportSpec(str(symbol), str(timeframe), zone, volume, chunk_size))
+        kind: VolumeKind = "real" if volume is VolumeChoice.real else "tick"
+        return FilePlan(name, ImportSpec(str(symbol), str(timeframe), zone, kind, chunk_size))
     except ValueError as error:
         fail(f"{name}: {error}", EXIT_USAGE)
 

@@ -149,3 +149,9 @@ def test_chunks_keep_their_size_and_problems_their_lines():
 def test_symbol_and_timeframe_are_checked_once_by_the_model(symbol, timeframe):
     with pytest.raises(ValueError, match=r"invalid symbol|unknown timeframe"):
         ImportSpec(symbol, timeframe, parse_zone("UTC"))
+
+
+def test_a_row_with_several_faults_counts_once_and_blank_lines_not_at_all():
+    data = f"{HEADER}\n\n2023.01.32\t00:00:00\t1.1\t1.2\t1.0\t1.1\tx\t0\t0\n\n".encode()
+    [chunk] = read_chunks(io.BytesIO(data), ImportSpec("EURUSD", "M1", parse_zone("UTC")))
+    assert (chunk.rows, chunk.invalid, [p.line for p in chunk.problems]) == (1, 1, [3])

@@ -1,6 +1,7 @@
 """`candlesvc import`: run the command, then look at the stored rows."""
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -334,3 +335,4 @@ def test_a_connection_lost_mid_file_leaves_nothing(database_url, db):
     with pytest.raises(ImportAbortedError, match="nothing from it was stored"):
         import_file(plan, database_url, on_chunk=terminate_after_first_chunk)
     assert rows(db) == []
+    assert not [t for t in threading.enumerate() if t.name == "candlesvc-reader"]
