@@ -78,8 +78,7 @@ def price_text(value: Decimal) -> str:
 
 def server_time(moment: datetime, zone: SourceZone) -> int:
     """The instant on the broker's wall clock in `zone`, as MQL5 datetime seconds."""
-    wall = moment.astimezone(zone.zone).replace(tzinfo=None) + zone.shift
-    return int((wall - _EPOCH).total_seconds())
+    return int((zone.wall_clock(moment) - _EPOCH).total_seconds())
 
 
 def stored(bar: Bar) -> StoredCandle:

@@ -25,6 +25,10 @@ class SourceZone:
             _refuse_gap_or_fold(local, self.name)
         return local.astimezone(UTC)
 
+    def wall_clock(self, moment: datetime) -> datetime:
+        """The broker's naive wall-clock time at an aware instant (the inverse of to_utc)."""
+        return moment.astimezone(self.zone).replace(tzinfo=None) + self.shift
+
 
 def _refuse_gap_or_fold(local: datetime, name: str) -> None:
     """Raise ValueError when a wall time is skipped or repeated by a DST change."""

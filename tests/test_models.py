@@ -142,3 +142,12 @@ def test_unknown_fields_are_rejected_in_candle_and_batch():
     assert problems(tick_volume=5) == [("tick_volume",)]
     with pytest.raises(ValidationError, match="unexpected"):
         validate_batch({"candles": [candle()], "unexpected": 1}, UTC_ZONE)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "+02:00", "NY+7", "Europe/Athens"])
+def test_wall_clock_inverts_to_utc(zone):
+    source = parse_zone(zone)
+    for value in ("2024.01.02 10:00", "2024.07.02 10:00", "2024.03.08 23:00"):
+        instant = valid(zone, timestamp=value).timestamp
+        assert source.to_utc(source.wall_clock(instant)) == instant
+        assert source.wall_clock(instant).strftime("%Y.%m.%d %H:%M") == value
