@@ -8,6 +8,7 @@ sync workers send `Connection: close`). Its CPU time is measured so its share ca
 import json
 import multiprocessing as mp
 import os
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ def run_load(port: int, plans: Sequence[Sequence[bytes]]) -> LoadResult:
 
 
 def _client(port: int, plan: Sequence[bytes], barrier: Any, queue: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     stats = ClientStats()
     conn = HttpConnection(port)
     barrier.wait(timeout=60)

@@ -27,4 +27,5 @@ def machine_info(postgres_version: str, gunicorn: dict[str, str]) -> dict[str, s
         "gunicorn": f"{gunicorn['workers']} {gunicorn['worker_class']} workers"
         f" x {gunicorn['threads']} threads",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average": " / ".join(f"{load:.1f}" for load in os.getloadavg()),
     }

@@ -101,8 +101,9 @@ class Stack:
     def worker_pids(self) -> list[int]:
         """The gunicorn worker processes (children of the master)."""
         assert self._proc is not None
-        children = Path(f"/proc/{self._proc.pid}/task/{self._proc.pid}/children")
-        return [int(pid) for pid in children.read_text().split()]
+        master = str(self._proc.pid)
+        return [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
+                if _parent_of(stat) == master]  # fmt: skip
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 60
@@ -124,3 +125,10 @@ def _ready(port: int) -> bool:
         return False
     finally:
         conn.close()
+
+
+def _parent_of(stat: Path) -> str:
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[1]
+    except (OSError, IndexError):
+        return ""
