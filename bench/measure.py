@@ -29,10 +29,10 @@ def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]
     start = snapshot(stack.url)
     bulk, after_bulk = _bulk_section(stack, config, json_rows)
     limit.measure(typed=False)  # again after HTTP, in case the machine drifted
-    singles, after_singles = _single_section(stack, config)
+    singles, singles_sent, after_singles = _single_section(stack, config)
     logged, sent = stack.request_log_lines(), SENT["requests"]
     figures = [*limit.figures(), *bulk, *singles[0:3]]
-    bulk_sent, singles_sent = bulk_requests(bulk), singles[2].requests or 0
+    bulk_sent = bulk_requests(bulk)
     figures += [
         catalog_figure("catalog_bulk", "bulk", start, after_bulk, bulk_sent, judged=False),
         catalog_figure("catalog", "single-candle", after_bulk, after_singles, singles_sent, True),
@@ -67,13 +67,14 @@ def _bulk_section(
     return figures, snapshot(stack.url)
 
 
-def _single_section(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, CatalogStat]]:
-    """Latency and churn of single-candle requests; the catalog afterwards."""
+def _single_section(
+    stack: Stack, config: Config
+) -> tuple[list[Figure], int, dict[str, CatalogStat]]:
+    """Latency and churn of single-candle requests; how many were sent; the catalog after."""
     reset(stack.url)
     stack.start_service()
     source = SingleSource(stack)
     figures = realtime_figures(source, config.sequential, config.per_client)
     figures.append(churn(source, config.churn, config.churn_clients, config.churn_budget_s))
-    figures[-1].requests = source.sent
     stack.stop_service()
-    return figures, snapshot(stack.url)
+    return figures, source.sent, snapshot(stack.url)

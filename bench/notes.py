@@ -45,8 +45,9 @@ def _rates(rates: list[float]) -> str:
 
 def _connections(figures: list[Figure]) -> str:
     """Whether the server kept connections alive, from the clients' own counts."""
-    requests = sum(f.requests or 0 for f in figures)
-    opened = sum(f.connections or 0 for f in figures)
+    counted = [f for f in figures if f.requests and f.connections]
+    requests = sum(f.requests or 0 for f in counted)
+    opened = sum(f.connections or 0 for f in counted)
     if opened >= requests:
         return (
             "It closed every connection after one response, so clients reconnected for "

@@ -8,7 +8,7 @@ from pathlib import Path
 from time import perf_counter
 
 from bench.dbops import COPY
-from bench.stack import venv_tool
+from bench.tools import venv_tool
 
 
 @dataclass(frozen=True)

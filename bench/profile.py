@@ -16,7 +16,8 @@ from bench.candles import bars, candle_json, http_request, split_requests
 from bench.explain import explain_merge
 from bench.floors import http_floor, writer_floor
 from bench.loadgen import run_load
-from bench.stack import Stack, venv_tool
+from bench.stack import Stack
+from bench.tools import venv_tool
 
 TOP = 20
 STAGES = (  # the first mark found in a sample's stack names its stage

@@ -59,22 +59,48 @@ def catalog_table(catalog: dict[str, Any]) -> str:
 
 
 def markdown(results: dict[str, Any], figures: list[Figure]) -> str:
-    """The README-ready section: command, machine, table, catalog, notes."""
-    m = results["machine"]
+    """The README-ready section: command, machine, table, catalogs, notes."""
     parts = [
-        "## Benchmark", "",
-        f"`{COMMAND}` ({results['duration_s'] / 60:.1f} minutes; `--quick` is a smoke run)",
-        "starts its own PostgreSQL and candlesvc under gunicorn, then measures each way in",
-        "against a raw `COPY` of the same rows into the same empty, indexed table (the limit).",
-        "", f"Latest run: {m['date']}, {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, "
-        f"{m['os']}, PostgreSQL {m['postgresql']}, Python {m['python']}, gunicorn {m['gunicorn']}.",
-        "", markdown_table(figures), "",
+        *_intro(results["duration_s"] / 60), "", _machine(results["machine"], figures), "",
+        markdown_table(figures), "",
         "System catalogs over the HTTP bulk section and over the single-candle section:", "",
         catalog_table(results["catalog"]["bulk"]), "", catalog_table(results["catalog"]["single"]),
-        "",
-        *[f"- {note}" for note in results["notes"]],
+        "", *[f"- {note}" for note in results["notes"]],
     ]  # fmt: skip
     return "\n".join(parts) + "\n"
+
+
+def _intro(minutes: float) -> list[str]:
+    return [
+        "## Benchmark", "", "```sh",
+        f"{COMMAND}   # about {_minutes(minutes)}; --quick: a smoke run", "```", "",
+        "It starts its own PostgreSQL and candlesvc under gunicorn as deployed (schema from",
+        "`sql/`, a real API key, JSON logs on), measures every way in on the same database,",
+        "prints this table and writes `bench/results/latest.json` and `latest.md`; nothing is",
+        "left running. `x limit` is a rate divided by the fastest raw `COPY` of the same rows",
+        "into the same empty, indexed table from one connection. `python -m bench.profile`",
+        "(needs py-spy) shows where a worker's time goes.",
+    ]  # fmt: skip
+
+
+def _minutes(minutes: float) -> str:
+    return "1 minute" if round(minutes) <= 1 else f"{minutes:.0f} minutes"
+
+
+def _machine(m: dict[str, str], figures: list[Figure]) -> str:
+    return (
+        f"Latest run: {m['date']}, {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, {m['os']}, "
+        f"PostgreSQL {m['postgresql']}, Python {m['python']}, gunicorn {m['gunicorn']}; "
+        f"load average (1/5/15 min) {m['load_average_start']} at the start, "
+        f"{m['load_average']} at the end. {_verdicts(figures)}"
+    )
+
+
+def _verdicts(figures: list[Figure]) -> str:
+    judged = [f for f in figures if f.verdict]
+    missed = [f.scenario for f in judged if f.verdict == "MISS"]
+    text = f"Targets met: {len(judged) - len(missed)} of {len(judged)}."
+    return text + (f" Missed: {'; '.join(missed)}." if missed else "")
 
 
 def write_results(folder: Path, results: dict[str, Any], figures: list[Figure]) -> str:

@@ -5,6 +5,7 @@ raw COPY of the same rows, prints one table, and writes bench/results/latest.{js
 """
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -43,9 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     config: Config = QUICK if args.quick else Config()
     config = replace(config, workers=args.workers, threads=args.threads)
     signal.signal(signal.SIGTERM, _stop)
-    began = time.monotonic()
+    began, load = time.monotonic(), " / ".join(f"{n:.1f}" for n in os.getloadavg())
     with Stack(config.workers, config.threads) as stack:
         figures, measured = measure(stack, config)
+    measured["machine"]["load_average_start"] = load
     results: dict[str, Any] = {**measured, "settings": asdict(config),
                                "duration_s": round(time.monotonic() - began, 1)}  # fmt: skip
     folder = args.output or (RESULTS / "quick" if args.quick else RESULTS)

@@ -62,4 +62,6 @@ def churn(source: SingleSource, total: int, clients: int, budget_s: float) -> Fi
     seconds = time.monotonic() - began
     rate = (source.sent - first) / seconds if seconds else None
     note = f"{source.sent:,} single-candle requests in this section ({seconds:.0f} s churn)"
-    return Figure("churn", f"Single-candle churn, {clients} clients", rate, note=note)
+    figure = Figure("churn", f"Single-candle churn, {clients} clients", rate, note=note)
+    figure.requests = source.sent - first
+    return figure

@@ -1,6 +1,5 @@
 """The system under test: a private PostgreSQL and candlesvc under gunicorn, as deployed."""
 
-import http.client
 import os
 import shutil
 import signal
@@ -11,18 +10,13 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from bench.tools import children_of, http_ready, venv_tool
 from candlesvc.db import apply_migrations
 from candlesvc.localdb import LocalCluster, free_port
 from candlesvc.security import generate_key
 
 REPO = Path(__file__).resolve().parent.parent
 _INHERITED = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH"}
-
-
-def venv_tool(name: str) -> str:
-    """A console script next to this interpreter (the project's venv), else on PATH."""
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else shutil.which(name) or name
 
 
 class Stack:
@@ -101,34 +95,14 @@ class Stack:
     def worker_pids(self) -> list[int]:
         """The gunicorn worker processes (children of the master)."""
         assert self._proc is not None
-        master = str(self._proc.pid)
-        return [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
-                if _parent_of(stat) == master]  # fmt: skip
+        return children_of(self._proc.pid)
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited; see {self.log_path}")
-            if _ready(self.port):
+            if http_ready(self.port, "/health/ready"):
                 return
             time.sleep(0.2)
         raise RuntimeError("gunicorn did not become ready within 60 s")
-
-
-def _ready(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/health/ready")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
-
-
-def _parent_of(stat: Path) -> str:
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[1]
-    except (OSError, IndexError):
-        return ""
