@@ -1,5 +1,6 @@
 """`candlesvc import`: load MT5 and MT4 history files through the shared model and writer."""
 
+import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -136,7 +137,8 @@ def import_files(
         if name != STDIN and not Path(name).is_file():
             fail(f"{name}: no such file", code=EXIT_MISSING)
     plans = [_plan(name, symbol, timeframe, zone, volume, chunk_size) for name in files]
-    reports, abort = _run(plans, url, atomic, not quiet and not as_json and _stderr.is_terminal)
+    with _fewer_collections():
+        reports, abort = _run(plans, url, atomic, not (quiet or as_json) and _stderr.is_terminal)
     _report(reports, quiet, as_json, dry_run)
     if abort:
         fail(*abort)
@@ -191,6 +193,23 @@ def _run(
                 kept = "" if atomic else " (chunks already committed are kept)"
                 return reports, (f"interrupted: {plan.name} was not stored{kept}", EXIT_INTERRUPTED)
     return reports, None
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the garbage collector less often: rows are many, short-lived and acyclic.
+
+    Freezing what is loaded so far (modules, schemas) keeps full collections short; with
+    the default thresholds they cost about a fifth of the parsing time.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 @contextmanager
