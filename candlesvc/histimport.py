@@ -12,6 +12,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import psycopg
 
+from candlesvc.db import connect_kwargs
 from candlesvc.histfiles import FormatError
 from candlesvc.histrows import MAX_PROBLEMS, Chunk, ImportSpec, Problem, read_chunks
 from candlesvc.writer import CandleWriter, WriteResult
@@ -119,9 +120,13 @@ def _count(chunks: Iterator[Chunk], report: FileReport, on_chunk: OnChunk) -> No
 def _store(
     url: str, chunks: Iterator[Chunk], report: FileReport, atomic: bool, on_chunk: OnChunk
 ) -> None:
-    """Write the file's chunks on one connection; after an invalid row, only count."""
+    """Write the file's chunks on one connection; after an invalid row, only count.
+
+    No prepared statements: a few statements per chunk gain nothing from them, and a
+    transaction-mode pooler (PgBouncer, Supabase's port 6543) cannot keep them.
+    """
     try:
-        conn = psycopg.connect(url, autocommit=True)
+        conn = psycopg.connect(url, autocommit=True, **connect_kwargs(prepared_statements=False))
     except psycopg.Error as error:
         raise ImportAbortedError(f"database unreachable: {_first_line(error)}") from None
     try:
