@@ -26,6 +26,7 @@ HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPR
         ("US Oil_M30_202301020000_202312292330.csv", "US Oil", "M30"),
         ("EUR_USD_H1_202301020000_202312292300.csv", "EUR_USD", "H1"),
         ("GBPUSD_M15.csv", "GBPUSD", "M15"),
+        ("GBPUSD_M1_202301021230.csv", "GBPUSD", "M1"),
         ("EURUSD60.csv", "EURUSD", "H1"),
         ("EURUSD1440.csv", "EURUSD", "D1"),
         ("EURUSD1.csv", "EURUSD", "M1"),
