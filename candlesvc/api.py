@@ -92,6 +92,8 @@ def _decode(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise RejectedError(problem(422, f"malformed JSON: {error}")) from None
+    except RecursionError:
+        raise RejectedError(problem(422, "malformed JSON: nested too deeply")) from None
 
 
 def _invalid(error: ValidationError) -> Response:

@@ -1,5 +1,6 @@
 """The candle model: every rule a candle must satisfy, shared by the API and the importer."""
 
+import re
 from contextlib import suppress
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,11 +27,19 @@ TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1)
-MAX_EXPONENT = 20
+MAX_SCALE = 20  # digits after the decimal point
+PRICE_LIMIT = Decimal(10) ** 20  # prices stay below 1e20 in absolute value
+_ISO_TEXT = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+)
 Price = Annotated[Decimal, Field(allow_inf_nan=False)]
 Symbol = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=32, pattern=r"^[^\s\p{Cc}](?:\P{Cc}*[^\s\p{Cc}])?$"),
+    StringConstraints(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$",
+    ),
     Field(
         description="1-32 characters; inner spaces allowed, no control characters "
         "and no leading or trailing blanks"
@@ -73,9 +82,12 @@ class Candle(BaseModel):
 
     @model_validator(mode="after")
     def _prices(self) -> "Candle":
-        for price in (self.open, self.high, self.low, self.close):
-            if price.adjusted() > MAX_EXPONENT or price.adjusted() < -MAX_EXPONENT:
-                raise ValueError(f"price {price} is out of range")
+        for name in ("open", "high", "low", "close"):
+            price: Decimal = getattr(self, name)
+            if price.copy_abs() >= PRICE_LIMIT or -int(price.as_tuple().exponent) > MAX_SCALE:
+                raise ValueError(
+                    f"{name} must be below 1e20 with at most {MAX_SCALE} decimal places"
+                )
         if self.low > min(self.open, self.close):
             raise ValueError("low must be <= min(open, close)")
         if self.high < max(self.open, self.close):
@@ -93,9 +105,10 @@ def parse_timestamp(value: Any, zone: SourceZone) -> datetime:
         moment = _parse_text(value)
     else:
         moment = value
-    if moment.tzinfo is None:
-        moment = zone.to_utc(moment)
-    moment = moment.astimezone(UTC)
+    try:
+        moment = zone.to_utc(moment) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp must fall between 1970 and 2100") from None
     if not EARLIEST <= moment < LATEST:
         raise ValueError("timestamp must fall between 1970 and 2100")
     return moment
@@ -112,6 +125,11 @@ def _parse_text(text: str) -> datetime:
     """Parse ISO 8601 or MT5's YYYY.MM.DD HH:MM[:SS] (dates alone mean midnight)."""
     if len(text) >= 10 and text[4] == "." and text[7] == ".":
         text = f"{text[:4]}-{text[5:7]}-{text[8:]}"
+    if not _ISO_TEXT.fullmatch(text):
+        raise ValueError(
+            "timestamp must be ISO 8601 (2024-01-02T10:00:00Z, at most microseconds, an offset "
+            "of ±HH:MM) or 'YYYY.MM.DD HH:MM[:SS]'"
+        )
     try:
         if len(text) == 10:
             return datetime.combine(date.fromisoformat(text), datetime.min.time())

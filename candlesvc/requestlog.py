@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 from candlesvc.problems import RejectedError, problem
 
 log = logging.getLogger("candlesvc.request")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _LOGGED = ("received", "added", "duplicates", "key_fp")
 
 
@@ -26,7 +26,7 @@ def install(app: Flask) -> None:
 
 def _start() -> None:
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+    g.request_id = given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
     g.started = time.perf_counter()
 
 

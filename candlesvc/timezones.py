@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 _OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2})(?::?(\d{2}))?$")
 _NY_PLUS_7 = {"NY+7", "NEWYORK+7", "NEW_YORK+7"}
@@ -54,13 +54,17 @@ def parse_zone(text: str) -> SourceZone:
     match = _OFFSET.match(name.upper())
     if match:
         return SourceZone(name, timezone(_offset(*match.groups())))
-    try:
+    if name in _iana_names():
         return SourceZone(name, ZoneInfo(name))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA name (Europe/Athens), "
-            "an offset (+02:00) or NY+7"
-        ) from None
+    raise ValueError(
+        f"unknown time zone {name!r}: use an IANA name (Europe/Athens), an offset (+02:00) or NY+7"
+    )
+
+
+@lru_cache(maxsize=1)
+def _iana_names() -> frozenset[str]:
+    """The IANA zone names tzdata knows; not folders, and not the machine-dependent localtime."""
+    return frozenset(available_timezones() - {"localtime"})
 
 
 def _offset(sign: str, hours: str, minutes: str | None) -> timedelta:

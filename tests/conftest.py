@@ -98,6 +98,7 @@ def app_env(database_url: str) -> dict[str, str]:
 def app(app_env: dict[str, str]) -> Iterator[Flask]:
     """The service, wired to this test's database."""
     app = create_app(app_env)
+    app.extensions["candlesvc.pool"].wait()
     yield app
     app.extensions["candlesvc.pool"].close()
 

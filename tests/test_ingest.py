@@ -223,3 +223,18 @@ def test_unknown_on_conflict_is_422(client, db):
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["loc"] == "on_conflict"
     assert rows(db) == []
+
+
+def test_deeply_nested_json_is_422_not_500(client, db):
+    body = b'{"candles": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert post(client, body).status_code == 422
+    assert rows(db) == []
+
+
+def test_request_id_with_a_trailing_newline_is_replaced(client):
+    response = client.post(
+        "/api/v1/candles", json={"candles": [candle()]},
+        headers={"X-API-KEY": API_KEY}, environ_overrides={"HTTP_X_REQUEST_ID": "abc\n"},
+    )  # fmt: skip
+    assert response.status_code == 201
+    assert response.headers["X-Request-ID"] != "abc\n"

@@ -105,9 +105,7 @@ def test_a_payload_as_timeframe_or_timestamp_is_refused(client, db, capsys, fiel
 
 
 def test_a_payload_as_source_tz_is_refused(client, db, capsys):
-    # A source_tz longer than 255 bytes answers 500 today (see the report); LONG joins the
-    # payloads here once that is fixed.
-    payloads = [p for p in PAYLOADS if p != LONG]
+    payloads = PAYLOADS
     for payload in payloads:
         response = post(client, {"source_tz": payload, "candles": [candle()]})
         assert response.status_code == 422, (payload, response.get_json())

@@ -97,19 +97,30 @@ def test_an_offset_makes_a_dst_fold_time_exact():
 @pytest.mark.parametrize(
     "value",
     ["yesterday", "2024-13-01T00:00:00Z", "2024.01.32 10:00", 1.5e9, True, None, -1,
-     1_704_189_600_000, "1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z", [2024]],
+     1_704_189_600_000, "1969-12-31T23:59:59Z", "2100-01-01T00:00:00Z", [2024],
+     "0001-01-01T00:00:00+00:01", "9999-12-31T23:59:59-00:01", "2024-01-02T10:00:00.1234561Z",
+     "2000-01-01T00:00:00.000001+00:00:00.000001", "2024-01-02T10:00:00+00:00:30",
+     "2024-W01-1", "2024-01-02T10", "2024-01-02T10:00:00Z\n"],
 )  # fmt: skip
 def test_bad_timestamps_are_rejected(value):
     assert problems(timestamp=value) == [("timestamp",)]
 
 
-@pytest.mark.parametrize("price", ["1.1", 1.1, 1, "0.00001", Decimal("1.1"), "-37.63"])
+@pytest.mark.parametrize(
+    "price",
+    ["1.1", 1.1, 1, "0.00001", Decimal("1.1"), "-37.63", "0.00000000000000000001",
+     "99999999999999999999.99999999999999999999", "-99999999999999999999.99999999999999999999"],
+)  # fmt: skip
 def test_prices_from_numbers_and_numeric_strings(price):
     c = valid(open=price, close=price, high=price, low=price)
     assert c.open == Decimal(str(price))
 
 
-@pytest.mark.parametrize("price", [True, "NaN", "Infinity", "-Infinity", "abc", None, "1e999"])
+@pytest.mark.parametrize(
+    "price",
+    [True, "NaN", "Infinity", "-Infinity", "abc", None, "1e999", "1e20", "-1e20",
+     "1.100000000000000000001", "1." + "0" * 16383 + "1"],
+)  # fmt: skip
 def test_non_finite_or_non_numeric_prices_are_rejected(price):
     assert problems(open=price)
 
@@ -136,6 +147,14 @@ def test_volume_is_required():
     del data["volume"]
     with pytest.raises(ValidationError, match="volume"):
         validate_batch({"candles": [data]}, UTC_ZONE)
+
+
+@pytest.mark.parametrize(
+    "zone", ["America", "Etc", "localtime", "posixrules", "A" * 256, "é" * 128]
+)
+def test_zone_names_that_are_not_zones_are_refused(zone):
+    with pytest.raises(ValueError, match="unknown time zone"):
+        parse_zone(zone)
 
 
 def test_unknown_fields_are_rejected_in_candle_and_batch():

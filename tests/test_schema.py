@@ -38,6 +38,7 @@ GOOD = {
         {"low": "1.12"}, {"high": "1.12"}, {"volume": -1},
         {"timestamp": datetime(1969, 12, 31, tzinfo=UTC)},
         {"timestamp": datetime(2100, 1, 1, tzinfo=UTC)},
+        {"high": "1e20"}, {"low": "-1e20"}, {"open": "1.100000000000000000001"},
     ],
 )  # fmt: skip
 def test_database_refuses_what_the_api_refuses(db, bad):
