@@ -334,12 +334,6 @@ def _day_windows(poster: Poster, n: int, exit_code: Callable[[], int | None]) ->
             return
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: candlesvc import always prepares statements (psycopg's default "
-    "prepare_threshold=5) and has no switch; the first import leaves _pg3_0... on PgBouncer's "
-    "server connection, so the next import fails with 42P05 'already exists' (exit 3)",
-)
 def test_reimport_through_pgbouncer_adds_nothing(one_server, postgresql, db, tmp_path):
     command = import_command(mt5_file(tmp_path), one_server.url(postgresql.info.dbname))
     first = CliRunner().invoke(cli_app, command)
