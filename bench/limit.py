@@ -19,6 +19,10 @@ class LimitProbe:
         self.text_runs: list[float] = []
         self.typed_runs: list[float] = []
 
+    def warm_up(self) -> None:
+        """One COPY whose rate is not kept: a new cluster first has to create its WAL files."""
+        copy_rate(self.url, self.count, encoded_text(self._chunks))
+
     def measure(self, typed: bool = True) -> None:
         """One COPY of pre-encoded text and, if asked, one of typed tuples via write_row."""
         self.text_runs.append(copy_rate(self.url, self.count, encoded_text(self._chunks)))

@@ -22,6 +22,7 @@ def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]
     """Run every scenario; return the figures (judged) and the rest of the results."""
     candles = list(bars(config.rows))
     limit = LimitProbe(stack.url, candles)
+    limit.warm_up()
     limit.measure()
     limit.measure(typed=False)
     json_rows = [candle_json(bar, "EURUSD") for bar in candles]

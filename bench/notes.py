@@ -14,8 +14,8 @@ def notes(config: Config, results: dict[str, Any], figures: list[Figure]) -> lis
     found = [
         f"Limit: the fastest raw `COPY ... FROM STDIN` of the same {config.rows:,} rows into "
         "the empty indexed table from one psycopg connection, commit included: pre-encoded "
-        f"text, {_rates(results['limit_runs']['text'])} (two runs before the HTTP scenarios, "
-        f"one after); psycopg `write_row` of typed tuples, "
+        f"text, {_rates(results['limit_runs']['text'])} (after a warm-up COPY, two runs before "
+        f"the HTTP scenarios, one after); psycopg `write_row` of typed tuples, "
         f"{_rates(results['limit_runs']['typed'])}.",
         "Each new-rows scenario starts from an empty table (TRUNCATE, CHECKPOINT); the re-send "
         "repeats the very same requests, so every candle is a duplicate.",
