@@ -45,21 +45,21 @@ def copy_rate(url: str, rows: int, feed: Callable[[Copy], None]) -> float:
 def typed_rows(rows: Sequence[CopyRow]) -> Callable[[Copy], None]:
     """Feed COPY typed tuples through psycopg's `write_row` (it adapts each value)."""
 
-    def feed(copy: Copy) -> None:
+    def _feed(copy: Copy) -> None:
         for row in rows:
             copy.write_row(row)
 
-    return feed
+    return _feed
 
 
 def encoded_text(chunks: Sequence[bytes]) -> Callable[[Copy], None]:
     """Feed COPY text-format bytes prepared in advance, as psql's \\copy does."""
 
-    def feed(copy: Copy) -> None:
+    def _feed(copy: Copy) -> None:
         for chunk in chunks:
             copy.write(chunk)
 
-    return feed
+    return _feed
 
 
 def server_version(url: str) -> str:

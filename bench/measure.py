@@ -20,38 +20,46 @@ from bench.targets import judge
 
 def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]:
     """Run every scenario; return the figures (judged) and the rest of the results."""
+    limit, json_rows = _limit(stack, config)
+    start = snapshot(stack.url)
+    bulk, after_bulk = _bulk_section(stack, config, json_rows)
+    limit.measure(typed=False)  # again after HTTP, in case the machine drifted
+    singles, singles_sent, after_singles = _single_section(stack, config)
+    log = {"requests_sent": SENT["requests"], "request_log_lines": stack.request_log_lines()}
+    figures = [
+        *limit.figures(), *bulk, *singles,
+        catalog_figure("catalog_bulk", "bulk", start, after_bulk, bulk_requests(bulk), False),
+        catalog_figure("catalog", "single-candle", after_bulk, after_singles, singles_sent, True),
+        *backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows),
+    ]  # fmt: skip
+    apply_limit(figures, limit.best)
+    judge(figures)
+    catalog = {"bulk": compare(start, after_bulk), "single": compare(after_bulk, after_singles)}
+    return figures, _results(stack, config, figures, limit, catalog, log)
+
+
+def _limit(stack: Stack, config: Config) -> tuple[LimitProbe, list[str]]:
+    """The limit's first runs, and the same rows as JSON candles for the HTTP scenarios."""
     candles = list(bars(config.rows))
     limit = LimitProbe(stack.url, candles)
     limit.warm_up()
     limit.measure()
     limit.measure(typed=False)
-    json_rows = [candle_json(bar, "EURUSD") for bar in candles]
-    del candles
-    start = snapshot(stack.url)
-    bulk, after_bulk = _bulk_section(stack, config, json_rows)
-    limit.measure(typed=False)  # again after HTTP, in case the machine drifted
-    singles, singles_sent, after_singles = _single_section(stack, config)
-    logged, sent = stack.request_log_lines(), SENT["requests"]
-    figures = [*limit.figures(), *bulk, *singles[0:3]]
-    bulk_sent = bulk_requests(bulk)
-    figures += [
-        catalog_figure("catalog_bulk", "bulk", start, after_bulk, bulk_sent, judged=False),
-        catalog_figure("catalog", "single-candle", after_bulk, after_singles, singles_sent, True),
-    ]
-    figures += backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows)
-    apply_limit(figures, limit.best)
-    judge(figures)
+    return limit, [candle_json(bar, "EURUSD") for bar in candles]
+
+
+def _results(
+    stack: Stack, config: Config, figures: list[Figure], limit: LimitProbe,
+    catalog: dict[str, Any], log: dict[str, int],
+) -> dict[str, Any]:  # fmt: skip
     results: dict[str, Any] = {
         "machine": machine_info(server_version(stack.url), stack.gunicorn_settings()),
         "limit_runs": {"text": limit.text_runs, "typed": limit.typed_runs},
-        "catalog": {
-            "bulk": compare(start, after_bulk),
-            "single": compare(after_bulk, after_singles),
-        },
-        "service_log": {"requests_sent": sent, "request_log_lines": logged},
+        "catalog": catalog,
+        "service_log": log,
     }
     results["notes"] = notes(config, results, figures)
-    return figures, results
+    return results
 
 
 def bulk_requests(figures: list[Figure]) -> int:

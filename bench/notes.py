@@ -8,35 +8,42 @@ from bench.figures import Figure
 
 def notes(config: Config, results: dict[str, Any], figures: list[Figure]) -> list[str]:
     """What each figure means and how it was taken, with this run's counts."""
-    by_key = {f.key: f for f in figures}
-    log = results["service_log"]
-    cpu = max((f.client_cpu or 0.0) for f in figures)
-    found = [
+    found = [*_method(config, results), *_service(config, results, figures)]
+    if config.rows < Config().rows:
+        found.append("This was a --quick smoke run: its figures are not meaningful.")
+    return found
+
+
+def _method(config: Config, results: dict[str, Any]) -> list[str]:
+    runs = results["limit_runs"]
+    return [
         f"Limit: the fastest raw `COPY ... FROM STDIN` of the same {config.rows:,} rows into "
         "the empty indexed table from one psycopg connection, commit included: pre-encoded "
-        f"text, {_rates(results['limit_runs']['text'])} (after a warm-up COPY, two runs before "
-        f"the HTTP scenarios, one after); psycopg `write_row` of typed tuples, "
-        f"{_rates(results['limit_runs']['typed'])}.",
+        f"text, {_rates(runs['text'])} (after a warm-up COPY, two runs before the HTTP "
+        f"scenarios, one after); psycopg `write_row` of typed tuples, {_rates(runs['typed'])}.",
         "Each new-rows scenario starts from an empty table (TRUNCATE, CHECKPOINT); the re-send "
         "repeats the very same requests, so every candle is a duplicate.",
+        "Backfill: `candlesvc import` of a generated MT5 M1 export against `psql \\copy` of "
+        "the same rows as plain CSV; peak RSS from the importer's own rusage (wait4).",
+    ]
+
+
+def _service(config: Config, results: dict[str, Any], figures: list[Figure]) -> list[str]:
+    log, singles = results["service_log"], next(f for f in figures if f.key == "catalog")
+    return [
         "Load generator: one process per client replays pre-encoded HTTP/1.1 requests "
-        f"(`sendall`, Content-Length parsing); its CPU share is CPU time / (wall x cores), "
-        f"at most {cpu:.1%} in this run.",
+        "(`sendall`, Content-Length parsing); its CPU share is CPU time / (wall x cores), at "
+        f"most {max((f.client_cpu or 0.0) for f in figures):.1%} in this run.",
         f"gunicorn: {results['machine']['gunicorn']}, configured by candlesvc/gunicorn_conf.py. "
         f"{_connections(figures)}",
         f"The service wrote {log['request_log_lines']:,} JSON request-log lines for "
         f"{log['requests_sent']:,} requests sent (plus readiness probes).",
-        f"Catalogs: {by_key['catalog'].scenario.split(', ')[-1]} (warm-up, sequential, "
-        f"16 clients, then {config.churn_clients}-client churn; the aim is {config.churn:,}, "
-        f"cut short only by the {config.churn_budget_s:.0f} s churn budget). Every service "
-        "session is closed before a snapshot, so its statistics are flushed. The bulk "
-        "section's counts include the benchmark's own TRUNCATEs between scenarios.",
-        "Backfill: `candlesvc import` of a generated MT5 M1 export against `psql \\copy` of "
-        "the same rows as plain CSV; peak RSS from the importer's own rusage (wait4).",
+        f"Catalogs: {singles.scenario.split(', ')[-1]} (warm-up, sequential, 16 clients, then "
+        f"{config.churn_clients}-client churn; the aim is {config.churn:,}, cut short only by "
+        f"the {config.churn_budget_s:.0f} s churn budget). Every service session is closed "
+        "before a snapshot, so its statistics are flushed. The bulk section's counts include "
+        "the benchmark's own TRUNCATEs between scenarios.",
     ]
-    if config.rows < Config().rows:
-        found.append("This was a --quick smoke run: its figures are not meaningful.")
-    return found
 
 
 def _rates(rates: list[float]) -> str:

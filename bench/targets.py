@@ -9,11 +9,11 @@ Check = Callable[[Figure, dict[str, Figure]], bool]
 
 
 def _ratio_of(key: str, share: float) -> Check:
-    def check(figure: Figure, by_key: dict[str, Figure]) -> bool:
+    def _check(figure: Figure, by_key: dict[str, Figure]) -> bool:
         reference = by_key[key].value
         return bool(reference) and (figure.value or 0) >= share * (reference or 0)
 
-    return check
+    return _check
 
 
 def _latency(figure: Figure, _: dict[str, Figure]) -> bool:
