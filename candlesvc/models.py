@@ -82,17 +82,24 @@ class Candle(BaseModel):
 
     @model_validator(mode="after")
     def _prices(self) -> "Candle":
-        for name in ("open", "high", "low", "close"):
-            price: Decimal = getattr(self, name)
-            if price.copy_abs() >= PRICE_LIMIT or -int(price.as_tuple().exponent) > MAX_SCALE:
-                raise ValueError(
-                    f"{name} must be below 1e20 with at most {MAX_SCALE} decimal places"
-                )
-        if self.low > min(self.open, self.close):
+        low, high = self.low, self.high
+        if low > self.open or low > self.close:
             raise ValueError("low must be <= min(open, close)")
-        if self.high < max(self.open, self.close):
+        if high < self.open or high < self.close:
             raise ValueError("high must be >= max(open, close)")
+        if high >= PRICE_LIMIT or low <= -PRICE_LIMIT:  # every price lies between the two
+            raise ValueError("prices must be below 1e20 in absolute value")
+        if any(map(_too_precise, (self.open, high, low, self.close))):
+            raise ValueError(f"prices may have at most {MAX_SCALE} decimal places")
         return self
+
+
+def _too_precise(price: Decimal) -> bool:
+    """More than MAX_SCALE decimal places (short plain text cannot have that many)."""
+    text = str(price)
+    if len(text) <= MAX_SCALE + 2 and "E" not in text:
+        return False
+    return -int(price.as_tuple().exponent) > MAX_SCALE
 
 
 def parse_timestamp(value: Any, zone: SourceZone) -> datetime:

@@ -1,15 +1,22 @@
 """The only code that writes candles: stage the batch, then one merge in key order.
 
 Small batches are merged straight from arrays (one round trip, no staging table);
-larger ones are COPYed into a temporary staging table first.
+larger ones are COPYed into a temporary staging table first. A large batch of one
+symbol and timeframe first asks which of its keys are stored: none, and it is COPYed
+straight into the table (in key order, inside a savepoint, falling back to the staging
+merge if a concurrent writer got there first); all of them, and an ignore-mode write
+has nothing to do. Roles under row level security always take the staging merge,
+because COPY into a table with active row security is not allowed.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from psycopg import Connection, sql
+from psycopg.errors import UniqueViolation
 
 from candlesvc.models import Candle
 
@@ -36,6 +43,14 @@ _ARRAYS = sql.SQL(
     "unnest(%s::text[], %s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[],"
     " %s::numeric[], %s::numeric[], %s::bigint[])"
     " WITH ORDINALITY AS c(symbol, timeframe, ts, open, high, low, close, volume, ord)"
+)
+_PROBE = sql.SQL(
+    "SELECT row_security_active('market_data_candles'), count(*) FROM market_data_candles"
+    ' WHERE symbol = %s AND timeframe = %s AND "timestamp" = ANY(%s::timestamptz[])'
+)
+_COPY_DIRECT = sql.SQL(
+    'COPY market_data_candles (symbol, timeframe, "timestamp", open, high, low, close, volume)'
+    " FROM STDIN"
 )
 _INSERT = sql.SQL(
     'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low, close,'
@@ -93,8 +108,37 @@ class CandleWriter:
             return WriteResult(0, 0)
         if len(candles) <= SMALL_BATCH:
             return self._merge(candles, _ARRAYS, _columns(candles))
+        direct = self._write_new_series(candles) if _one_series(candles) else None
+        if direct is not None:
+            return direct
         self._stage(candles)
         return self._merge(candles, sql.SQL("candle_stage"), [])
+
+    def _write_new_series(self, candles: Sequence[Candle]) -> WriteResult | None:
+        """COPY a series none of whose keys are stored; None when the merge must decide."""
+        unique = _unique_in_key_order(candles, last_wins=self._on_conflict is OnConflict.UPDATE)
+        first = candles[0]
+        with self._conn.cursor() as cur:
+            stamps = [c.timestamp for c in unique]
+            guarded, stored = cur.execute(
+                _PROBE, (first.symbol, first.timeframe, stamps)
+            ).fetchone() or (True, 0)
+            if guarded:
+                return None
+            if stored == len(unique) and self._on_conflict is OnConflict.IGNORE:
+                return WriteResult(len(candles), 0)
+            if stored:
+                return None
+            try:
+                with self._conn.transaction(), cur.copy(_COPY_DIRECT) as copy:
+                    for c in unique:
+                        copy.write_row(
+                            (c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close,
+                             c.volume)
+                        )  # fmt: skip
+            except UniqueViolation:
+                return None
+        return WriteResult(len(candles), len(unique))
 
     def _merge(
         self, candles: Sequence[Candle], source: sql.Composable, params: list[Any]
@@ -119,6 +163,21 @@ class CandleWriter:
                          c.volume, ord_)
                     )  # fmt: skip
         self._staged = True
+
+
+def _one_series(candles: Sequence[Candle]) -> bool:
+    """Whether every candle has the first one's symbol and timeframe."""
+    first = candles[0]
+    return all(c.symbol == first.symbol and c.timeframe == first.timeframe for c in candles)
+
+
+def _unique_in_key_order(candles: Sequence[Candle], last_wins: bool) -> list[Candle]:
+    """One candle per timestamp (the first or the last sent), sorted by timestamp."""
+    by_time: dict[datetime, Candle] = {}
+    for c in candles:
+        if last_wins or c.timestamp not in by_time:
+            by_time[c.timestamp] = c
+    return [by_time[t] for t in sorted(by_time)]
 
 
 def _columns(candles: Sequence[Candle]) -> list[Any]:

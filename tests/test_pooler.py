@@ -197,18 +197,25 @@ def test_staging_rows_never_outlive_a_transaction_on_a_shared_server(one_server,
           psycopg.connect(url, prepare_threshold=None) as second,
           psycopg.connect(url, prepare_threshold=None) as third):  # fmt: skip
         with first.transaction(force_rollback=True):
-            CandleWriter(first).write(candles(range(0, LARGE)))
+            CandleWriter(first).write(two_series(range(0, LARGE)))
             pids = {backend_pid(first)}
         with second.transaction():
-            result = CandleWriter(second).write(candles(range(1000, 1000 + LARGE)))
+            result = CandleWriter(second).write(two_series(range(1000, 1000 + LARGE)))
             pids.add(backend_pid(second))
         with third.transaction():  # `third` never created the table: `first` did, on the server
             leftover = third.execute("SELECT count(*) FROM candle_stage").fetchone()
             pids.add(backend_pid(third))
     assert len(pids) == 1
     assert leftover == (0,)
-    assert (result.received, result.added) == (LARGE, LARGE)
-    assert rows(db) == [stored(m) for m in range(1000, 1000 + LARGE)]
+    assert (result.received, result.added) == (LARGE + 1, LARGE + 1)
+    assert rows(db)[:-1] == [stored(m) for m in range(1000, 1000 + LARGE)]
+    assert rows(db)[-1][0] == "GBPUSD"
+
+
+def two_series(minutes: range) -> list[Candle]:
+    """The EURUSD bars at `minutes` and one GBPUSD bar: a batch the writer stages."""
+    batch = candles(minutes)
+    return [*batch, batch[0].model_copy(update={"symbol": "GBPUSD"})]
 
 
 def backend_pid(conn: psycopg.Connection[Any]) -> int:

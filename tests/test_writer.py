@@ -1,5 +1,6 @@
 """The writer on its own: both write paths, duplicates, reuse within a transaction, rollback."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -60,8 +61,9 @@ def test_rolled_back_transaction_stores_nothing(database_url, db):
 
 
 def test_staging_table_is_empty_after_commit(database_url):
+    two_series = bars(300) + [c.model_copy(update={"symbol": "GBPUSD"}) for c in bars(1)]
     with psycopg.connect(database_url) as conn:
-        CandleWriter(conn).write(bars(300))
+        CandleWriter(conn).write(two_series)
         conn.commit()
         assert conn.execute("SELECT count(*) FROM candle_stage").fetchone() == (0,)
 
@@ -92,3 +94,46 @@ def test_update_mode_last_occurrence_in_a_batch_wins(database_url, db, size):
         result = CandleWriter(conn, OnConflict.UPDATE).write(batch)
     assert (result.added, result.updated, result.duplicates) == (size // 2, 0, size // 2)
     assert {r[7] for r in rows(db)} == {2}
+
+
+def sequence_value(db) -> int:
+    return int(db.execute("SELECT last_value FROM market_data_candles_id_seq").fetchone()[0])
+
+
+def test_resending_a_stored_series_writes_nothing(database_url, db):
+    with psycopg.connect(database_url) as conn:
+        CandleWriter(conn).write(bars(1000))
+    before = sequence_value(db)
+    with psycopg.connect(database_url) as conn:
+        again = CandleWriter(conn).write(bars(1000, volume=7))
+    assert (again.received, again.added, again.duplicates) == (1000, 0, 1000)
+    assert sequence_value(db) == before
+    assert {r[7] for r in rows(db)} == {1}
+
+
+def test_losing_a_race_to_a_concurrent_writer_falls_back_to_the_merge(database_url, db):
+    with psycopg.connect(database_url) as first:
+        CandleWriter(first).write(bars(100, 50))  # uncommitted: invisible to the second probe
+        outcome: list[object] = []
+
+        def second_writer() -> None:
+            with psycopg.connect(database_url) as second:
+                outcome.append(CandleWriter(second).write(bars(200)))
+
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(timeout=1)  # the second COPY now waits on the first's keys
+        first.commit()
+    thread.join()
+    (result,) = outcome
+    assert (result.added, result.duplicates) == (100, 100)
+    assert len(rows(db)) == 200
+
+
+def test_a_batch_of_several_series_is_merged(database_url, db):
+    other = [c.model_copy(update={"symbol": "GBPUSD"}) for c in bars(50)]
+    with psycopg.connect(database_url) as conn:
+        CandleWriter(conn).write(bars(10))
+        result = CandleWriter(conn).write(bars(50) + other)
+    assert (result.added, result.duplicates) == (90, 10)
+    assert len(rows(db)) == 100
