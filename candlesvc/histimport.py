@@ -15,7 +15,7 @@ import psycopg
 from candlesvc.db import connect_kwargs
 from candlesvc.histfiles import FormatError
 from candlesvc.histrows import MAX_PROBLEMS, Chunk, ImportSpec, Problem, read_chunks
-from candlesvc.writer import CandleWriter, WriteResult
+from candlesvc.writer import CandleWriter, OnConflict, WriteResult
 
 STDIN = "-"
 Item = TypeVar("Item")
@@ -31,6 +31,7 @@ class FilePlan:
 
     name: str
     spec: ImportSpec
+    on_conflict: OnConflict = OnConflict.IGNORE
 
 
 @dataclass
@@ -43,6 +44,7 @@ class FileReport:
     status: str = "imported"
     rows: int = 0
     added: int = 0
+    updated: int = 0
     duplicates: int = 0
     invalid: int = 0
     seconds: float = 0.0
@@ -63,6 +65,7 @@ class FileReport:
     def stored(self, result: WriteResult) -> None:
         """Add what the writer stored and skipped."""
         self.added += result.added
+        self.updated += result.updated
         self.duplicates += result.duplicates
 
 
@@ -86,7 +89,7 @@ def import_file(
                 if database_url is None:
                     _count(chunks, report, on_chunk)
                 else:
-                    _store(database_url, chunks, report, atomic, on_chunk)
+                    _store(database_url, chunks, report, atomic, on_chunk, plan.on_conflict)
             finally:
                 chunks.close()
     except FormatError as error:
@@ -118,7 +121,12 @@ def _count(chunks: Iterator[Chunk], report: FileReport, on_chunk: OnChunk) -> No
 
 
 def _store(
-    url: str, chunks: Iterator[Chunk], report: FileReport, atomic: bool, on_chunk: OnChunk
+    url: str,
+    chunks: Iterator[Chunk],
+    report: FileReport,
+    atomic: bool,
+    on_chunk: OnChunk,
+    on_conflict: OnConflict,
 ) -> None:
     """Write the file's chunks on one connection; after an invalid row, only count.
 
@@ -131,7 +139,7 @@ def _store(
         raise ImportAbortedError(f"database unreachable: {_first_line(error)}") from None
     try:
         with conn:
-            _write_chunks(conn, chunks, report, atomic, on_chunk)
+            _write_chunks(conn, chunks, report, atomic, on_chunk, CandleWriter(conn, on_conflict))
     except psycopg.Error as error:
         outcome = "nothing from it was stored" if atomic else "chunks committed before are kept"
         raise ImportAbortedError(
@@ -146,16 +154,16 @@ def _write_chunks(
     report: FileReport,
     atomic: bool,
     on_chunk: OnChunk,
+    writer: CandleWriter,
 ) -> None:
     """All chunks in one transaction (atomic) or one each; stop at the first invalid row."""
-    writer = CandleWriter(conn)
     with conn.transaction() if atomic else nullcontext():
         for chunk in chunks:
             report.count(chunk)
             if report.invalid:
                 on_chunk(report, chunk)
                 if atomic:
-                    report.added = report.duplicates = 0
+                    report.added = report.updated = report.duplicates = 0
                     raise psycopg.Rollback()
                 return
             with nullcontext() if atomic else conn.transaction():

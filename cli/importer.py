@@ -37,6 +37,7 @@ from candlesvc.histimport import (
 )
 from candlesvc.histrows import Chunk, ImportSpec
 from candlesvc.timezones import SourceZone, parse_zone
+from candlesvc.writer import OnConflict
 from cli.common import EXIT_DATABASE, EXIT_USAGE, fail
 
 EXIT_INVALID = 1
@@ -81,6 +82,11 @@ Atomic = Annotated[
             "chunks committed before a failure."),
 ]  # fmt: skip
 ChunkSize = Annotated[int, _option(min=1, help="Rows per database write.")]
+Conflict = Annotated[
+    OnConflict,
+    _option("--on-conflict", help="ignore: keep stored bars; update: replace stored bars whose "
+            "values differ (the last row of a key wins)."),
+]  # fmt: skip
 Quiet = Annotated[
     bool, _option("--quiet", "-q", help="Print errors only: no progress, no summary.")
 ]
@@ -100,6 +106,7 @@ def import_files(
     dry_run: DryRun = False,
     atomic: Atomic = True,
     chunk_size: ChunkSize = 20_000,
+    on_conflict: Conflict = OnConflict.IGNORE,
     quiet: Quiet = False,
     as_json: AsJson = False,
     database_url: OptionalUrl = None,
@@ -136,7 +143,9 @@ def import_files(
     for name in files:
         if name != STDIN and not Path(name).is_file():
             fail(f"{name}: no such file", code=EXIT_MISSING)
-    plans = [_plan(name, symbol, timeframe, zone, volume, chunk_size) for name in files]
+    plans = [
+        _plan(name, symbol, timeframe, zone, volume, chunk_size, on_conflict) for name in files
+    ]
     with _fewer_collections():
         reports, abort = _run(plans, url, atomic, not (quiet or as_json) and _stderr.is_terminal)
     _report(reports, quiet, as_json, dry_run)
@@ -162,7 +171,7 @@ def _required(database_url: str | None) -> str:
 
 
 def _plan(name: str, symbol: str | None, timeframe: str | None, zone: SourceZone,
-          volume: VolumeChoice, chunk_size: int) -> FilePlan:  # fmt: skip
+          volume: VolumeChoice, chunk_size: int, on_conflict: OnConflict) -> FilePlan:  # fmt: skip
     """What a file's rows share, from the options and the file's name."""
     hints = hints_from_name(name) if name != STDIN else NameHints()
     symbol, timeframe = symbol or hints.symbol, timeframe or hints.timeframe
@@ -171,7 +180,8 @@ def _plan(name: str, symbol: str | None, timeframe: str | None, zone: SourceZone
             fail(f"{name}: the file name gives no {option}; pass --{option}", EXIT_USAGE)
     try:
         kind: VolumeKind = "real" if volume is VolumeChoice.real else "tick"
-        return FilePlan(name, ImportSpec(str(symbol), str(timeframe), zone, kind, chunk_size))
+        spec = ImportSpec(str(symbol), str(timeframe), zone, kind, chunk_size)
+        return FilePlan(name, spec, on_conflict)
     except ValueError as error:
         fail(f"{name}: {error}", EXIT_USAGE)
 
@@ -286,10 +296,14 @@ def _table(reports: list[FileReport], dry_run: bool) -> Table:
     """The summary: one row per file."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("file", overflow="fold")
-    for heading in ("read", "added", "duplicates", "invalid", "seconds", "rows/s"):
+    updates = any(r.updated for r in reports)
+    headings = ("read", "added", *(("updated",) if updates else ()), "duplicates", "invalid",
+                "seconds", "rows/s")  # fmt: skip
+    for heading in headings:
         table.add_column(heading, justify="right", no_wrap=True)
     for r in reports:
-        written = ("-", "-") if dry_run else (f"{r.added:,}", f"{r.duplicates:,}")
+        counts = (r.added, *((r.updated,) if updates else ()), r.duplicates)
+        written = ("-",) * len(counts) if dry_run else tuple(f"{n:,}" for n in counts)
         about = Text.from_markup(f"{escape(r.file)}\n[dim]{r.symbol} {r.timeframe}{_note(r)}[/]")
         table.add_row(about, f"{r.rows:,}", *written, f"{r.invalid:,}", f"{r.seconds:.2f}",
                       f"{r.rate:,.0f}")  # fmt: skip

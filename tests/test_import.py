@@ -113,6 +113,20 @@ def test_reimport_adds_nothing_and_counts_duplicates(database_url, db):
     assert "nothing new: all rows were already stored" in run(M1_FILE, url=database_url).stdout
 
 
+@pytest.mark.parametrize("count", [5, 300])  # the writer's array path and its COPY paths
+def test_on_conflict_update_corrects_stored_bars(tmp_path, database_url, db, count):
+    name = tmp_path / "EURUSD_M1_202301020000_202301022359.csv"
+    assert run(minute_file(name, count), url=database_url).exit_code == 0
+    corrected = name.read_text().replace("\t1.10010\t", "\t1.10015\t", 2)
+    name.write_text(corrected)
+    ignored = json.loads(run(name, "--json", url=database_url).stdout)["files"][0]
+    updated = run(name, "--on-conflict", "update", "--json", url=database_url)
+    summary = json.loads(updated.stdout)["files"][0]
+    assert (ignored["added"], ignored["updated"], ignored["duplicates"]) == (0, 0, count)
+    assert (summary["added"], summary["updated"], summary["duplicates"]) == (0, 2, count - 2)
+    assert [r[6] for r in rows(db)][:3] == [Decimal("1.10015")] * 2 + [Decimal("1.10010")]
+
+
 def test_several_files_in_one_run(database_url, db):
     result = run(M1_FILE, FIXTURES / "GBPJPY1440.csv", url=database_url)
     assert result.exit_code == 0, result.output
