@@ -10,7 +10,7 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
@@ -63,25 +63,31 @@ class LoadResult:
 
 def run_load(port: int, plans: Sequence[Sequence[bytes]]) -> LoadResult:
     """Run one client process per plan, all starting together; wait for them all."""
-    barrier = _CTX.Barrier(len(plans) + 1)
+    result = LoadResult(run_clients(_client, [(port, plan) for plan in plans]))
+    SENT["requests"] += result.total("requests")
+    return result
+
+
+def run_clients(
+    target: Callable[..., None], args: Sequence[tuple[Any, ...]],
+    on_start: Callable[[], None] | None = None,
+) -> list[Any]:  # fmt: skip
+    """Run target(*a, barrier, queue) in one process per `a`; what each puts on the queue."""
+    barrier = _CTX.Barrier(len(args) + 1)
     queue: Any = _CTX.SimpleQueue()
-    procs = [
-        _CTX.Process(target=_client, args=(port, plan, barrier, queue), daemon=True)
-        for plan in plans
-    ]
+    procs = [_CTX.Process(target=target, args=(*a, barrier, queue), daemon=True) for a in args]
     for proc in procs:
         proc.start()
     try:
         barrier.wait(timeout=60)
-        stats = [queue.get() for _ in procs]
+        if on_start is not None:
+            on_start()
+        return [queue.get() for _ in procs]
     finally:
         for proc in procs:
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
-    result = LoadResult(stats)
-    SENT["requests"] += result.total("requests")
-    return result
 
 
 def _client(port: int, plan: Sequence[bytes], barrier: Any, queue: Any) -> None:

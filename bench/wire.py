@@ -7,9 +7,11 @@ from collections.abc import Callable
 class HttpConnection:
     """One client socket that reconnects when the server closes it."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, timeout: float | None = None) -> None:
         self._port = port
+        self._timeout = timeout
         self.connects = 0
+        self.head = b""  # the last response's status line and headers, lower-cased
         self._sock: socket.socket | None = None
         self._buf = bytearray()
 
@@ -40,14 +42,14 @@ class HttpConnection:
             self._buf.clear()
 
     def _connect(self) -> socket.socket:
-        self._sock = socket.create_connection(("127.0.0.1", self._port))
+        self._sock = socket.create_connection(("127.0.0.1", self._port), self._timeout)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connects += 1
         return self._sock
 
     def _read_response(self, sock: socket.socket) -> tuple[int, bytes, bool]:
         end = self._fill_until(sock, lambda: self._buf.find(b"\r\n\r\n"))
-        head = bytes(self._buf[:end]).lower()
+        head = self.head = bytes(self._buf[:end]).lower()
         length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
         total = end + 4 + length
         self._fill_until(sock, lambda: 0 if len(self._buf) >= total else -1)
