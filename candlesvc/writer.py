@@ -2,17 +2,18 @@
 
 Small batches are merged straight from arrays (one round trip, no staging table);
 larger ones are COPYed into a temporary staging table first. A large batch of one
-symbol and timeframe first asks which of its keys are stored: none, and it is COPYed
-straight into the table (in key order, inside a savepoint, falling back to the staging
-merge if a concurrent writer got there first); all of them, and an ignore-mode write
-has nothing to do. Roles under row level security always take the staging merge,
-because COPY into a table with active row security is not allowed.
+symbol and timeframe first counts the stored rows in its time range: if there are none,
+it is COPYed straight into the table (in key order, inside a savepoint, falling back to
+the staging merge if a concurrent writer got there first). Roles under row level
+security always take the staging merge: COPY into a table with active row security is
+not allowed.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
 from psycopg import Connection, sql
@@ -44,9 +45,9 @@ _ARRAYS = sql.SQL(
     " %s::numeric[], %s::numeric[], %s::bigint[])"
     " WITH ORDINALITY AS c(symbol, timeframe, ts, open, high, low, close, volume, ord)"
 )
-_PROBE = sql.SQL(
+_RANGE_PROBE = sql.SQL(
     "SELECT row_security_active('market_data_candles'), count(*) FROM market_data_candles"
-    ' WHERE symbol = %s AND timeframe = %s AND "timestamp" = ANY(%s::timestamptz[])'
+    ' WHERE symbol = %s AND timeframe = %s AND "timestamp" BETWEEN %s AND %s'
 )
 _COPY_DIRECT = sql.SQL(
     'COPY market_data_candles (symbol, timeframe, "timestamp", open, high, low, close, volume)'
@@ -117,28 +118,29 @@ class CandleWriter:
     def _write_new_series(self, candles: Sequence[Candle]) -> WriteResult | None:
         """COPY a series none of whose keys are stored; None when the merge must decide."""
         unique = _unique_in_key_order(candles, last_wins=self._on_conflict is OnConflict.UPDATE)
-        first = candles[0]
-        with self._conn.cursor() as cur:
-            stamps = [c.timestamp for c in unique]
-            guarded, stored = cur.execute(
-                _PROBE, (first.symbol, first.timeframe, stamps)
-            ).fetchone() or (True, 0)
-            if guarded:
-                return None
-            if stored == len(unique) and self._on_conflict is OnConflict.IGNORE:
-                return WriteResult(len(candles), 0)
-            if stored:
-                return None
-            try:
-                with self._conn.transaction(), cur.copy(_COPY_DIRECT) as copy:
-                    for c in unique:
-                        copy.write_row(
-                            (c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close,
-                             c.volume)
-                        )  # fmt: skip
-            except UniqueViolation:
-                return None
+        first, last = unique[0], unique[-1]
+        params = (first.symbol, first.timeframe, first.timestamp, last.timestamp)
+        guarded, stored = self._conn.execute(_RANGE_PROBE, params).fetchone() or (True, 0)
+        if guarded or stored or not self._copy_direct(unique):
+            return None
         return WriteResult(len(candles), len(unique))
+
+    def _copy_direct(self, unique: list[Candle]) -> bool:
+        """COPY into the table inside a savepoint; False if a concurrent writer won a key."""
+        try:
+            with (
+                self._conn.transaction(),
+                self._conn.cursor() as cur,
+                cur.copy(_COPY_DIRECT) as copy,
+            ):
+                for c in unique:
+                    copy.write_row(
+                        (c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close,
+                         c.volume)
+                    )  # fmt: skip
+        except UniqueViolation:
+            return False
+        return True
 
     def _merge(
         self, candles: Sequence[Candle], source: sql.Composable, params: list[Any]
@@ -173,6 +175,8 @@ def _one_series(candles: Sequence[Candle]) -> bool:
 
 def _unique_in_key_order(candles: Sequence[Candle], last_wins: bool) -> list[Candle]:
     """One candle per timestamp (the first or the last sent), sorted by timestamp."""
+    if all(a.timestamp < b.timestamp for a, b in pairwise(candles)):
+        return list(candles)
     by_time: dict[datetime, Candle] = {}
     for c in candles:
         if last_wins or c.timestamp not in by_time:

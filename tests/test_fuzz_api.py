@@ -53,7 +53,6 @@ ANSWERS = {201, 413, 415, 422}  # with a valid key, nothing else (and never a 50
 
 def served_schema(app):
     """The OpenAPI document as the live app serves it, bound to that app."""
-    app.extensions["candlesvc.pool"].wait()  # see client() below
     raw = app.test_client().get("/openapi.json").get_json()
     schema = schemathesis.openapi.from_dict(raw)
     schema.app = app
@@ -125,14 +124,6 @@ def answered_and_stored_consistently(response, db, body: bytes) -> None:
     assert response.get_json()["received"] == len(accepted)
     assert response.get_json()["records_added"] == len(keys)
     assert {row[:3] for row in rows(db)} == keys
-
-
-@pytest.fixture
-def client(app):
-    """The test client, once the pool has its first connection: the pool's background
-    threads use `random`, which hypothesis forbids while it draws an example."""
-    app.extensions["candlesvc.pool"].wait()
-    return app.test_client()
 
 
 @FUZZ

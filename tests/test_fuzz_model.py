@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
@@ -140,14 +139,6 @@ def padding() -> list[dict[str, Any]]:
          "open": 1, "high": 1, "low": 1, "close": 1, "volume": i}
         for i in range(PAD)
     ]  # fmt: skip
-
-
-@pytest.fixture
-def client(app):
-    """The test client, once the pool has its first connection: the pool's background
-    threads use `random`, which hypothesis forbids while it draws an example."""
-    app.extensions["candlesvc.pool"].wait()
-    return app.test_client()
 
 
 @ROUND_TRIP
