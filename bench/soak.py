@@ -82,7 +82,7 @@ def soak(stack: Stack, seconds: float, clients: int) -> dict[str, Any]:
                      "batch_sizes": [1, 100, 1000], "wall_s": round(wall, 1)},
         "machine": machine_info(server_version(stack.url), gunicorn),
         "restart": {k: round(v, 2) for k, v in watch.restart.items()},
-        "requests": requests_summary(stats, watch.began),
+        "requests": requests_summary(stats, watch.began, seconds),
         "batches": batches_summary(stats),
         "table": verify(stack.url, stats),
         "memory": memory_summary(watch.samples, warm_s=min(30.0, seconds / 5)),

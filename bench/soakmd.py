@@ -55,13 +55,26 @@ def _notes(results: dict[str, Any]) -> list[str]:
         f"{req['requests']:,} requests in {results['settings']['wall_s']:.0f} s; "
         f"{tab['rows_stored']:,} rows stored ({rows_per_s:,.0f}/s on average, restart included); "
         f"load-generator CPU {results['client_cpu_share']:.1%} of the machine.",
-        "A request in flight or queued when PostgreSQL goes down waits up to POOL_TIMEOUT_MS "
-        f"(5 s as deployed) for a connection before its 503; 503s were answered from "
-        f"{req['first_503_s']} to {req['last_503_s']} s, and clients wait Retry-After (5 s) "
-        "before re-sending, hence the time without a 201.",
+        _outage(results["restart"], req),
         f"Worker RSS flat means end ≤ 1.2x the RSS {mem['warm_up_s']:.0f} s after the worker "
         f"started; gunicorn recycles a worker after max_requests (10,000 ± 1,000): "
         f"{mem['recycled']} recycled here.",
         f"Error-level lines in the service log: {results['service_log_errors']} (503s log "
         "warnings).",
     ]
+
+
+def _outage(restart: dict[str, float], req: dict[str, Any]) -> str:
+    """What the clients saw around the restart."""
+    if not restart:
+        return "PostgreSQL was not restarted."
+    back = restart["at_s"] + restart["stop_s"] + restart["start_s"]
+    quiet = req["longest_without_201_s"]
+    waited = req["503_after_1s_wait"]
+    return (
+        f"PostgreSQL was down from {restart['at_s']:.1f} to {back:.1f} s. "
+        f"{req['statuses'].get('503', 0) - waited} 503(s) came at once and {waited} after "
+        f"waiting over 1 s for a pooled connection (POOL_TIMEOUT_MS, 5 s as deployed); "
+        f"the last 503 was answered at {req['last_503_s']} s. Clients wait Retry-After (5 s) "
+        f"before re-sending; no request was acknowledged from {quiet[0]} to {quiet[1]} s."
+    )

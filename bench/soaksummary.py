@@ -11,7 +11,7 @@ from bench.soakwatch import Sample
 FLAT = 1.2  # a worker is flat if its last RSS is at most this times its RSS after warm-up
 
 
-def requests_summary(clients: list[SoakStats], began: float) -> dict[str, Any]:
+def requests_summary(clients: list[SoakStats], began: float, load_s: float) -> dict[str, Any]:
     """Status counts, latencies, and when answers came (seconds after `began`)."""
     requests = [r for c in clients for r in c.requests]
     counts = Counter("connection error" if s == CONN_ERROR else str(s) for _, _, s in requests)
@@ -23,15 +23,18 @@ def requests_summary(clients: list[SoakStats], began: float) -> dict[str, Any]:
         "p99_ms": round(percentile(latencies, 0.99) * 1000, 1),
         "max_ms": round(latencies[-1] * 1000),
         "max_201_ms": round(max((t for _, t, s in requests if s == 201), default=0) * 1000),
-        **_answer_times(requests, began),
+        "503_after_1s_wait": sum(s == 503 and t > 1 for _, t, s in requests),
+        **_answer_times(requests, began, load_s),
     }
 
 
-def _answer_times(requests: list[tuple[float, float, int]], began: float) -> dict[str, Any]:
-    """When 503s were answered, the longest time without a 201, and answers per second."""
-    answered = sorted((start + seconds - began, status) for start, seconds, status in requests)
+def _answer_times(
+    requests: list[tuple[float, float, int]], began: float, load_s: float
+) -> dict[str, Any]:
+    """When 503s came, the longest wait for a 201 during the load, and answers per second."""
+    answered = sorted((start + took - began, status) for start, took, status in requests)
     refused = [at for at, status in answered if status == 503]
-    acked = [0.0, *(at for at, status in answered if status == 201)]
+    acked = [0.0, *(at for at, status in answered if status == 201 and at < load_s), load_s]
     gap = max(pairwise(acked), key=lambda p: p[1] - p[0], default=(0, 0))
     return {
         "first_503_s": round(min(refused), 1) if refused else None,
