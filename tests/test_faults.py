@@ -1,5 +1,8 @@
 """Real faults in the app: a killed backend, an exhausted pool, a statement timeout."""
 
+import os
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +13,7 @@ import pytest
 from flask import Flask
 
 from candlesvc.app import create_app
+from tests.conftest import API_KEY, scratch_dir
 from tests.helpers import candle, minute_candles, post, rows
 
 SLOW_TRIGGER = (
@@ -97,3 +101,44 @@ def test_statement_timeout_is_a_503_problem_logged_with_request_id(app_env, db, 
     assert logged
     assert '"request_id": "slow-1"' in logged[0]
     assert rows(db) == []
+
+
+@pytest.fixture
+def full_disk_url(own_cluster: tuple[Any, str]) -> Iterator[str]:
+    """The table moved onto a 1 MiB file system, so inserts soon hit a real ENOSPC."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    mount = scratch_dir() / "tiny"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                      capture_output=True, check=False).returncode:  # fmt: skip
+        pytest.skip("this machine does not allow mounting a tmpfs")
+    try:
+        shutil.chown(mount, "postgres", "postgres")
+        with psycopg.connect(own_cluster[1], autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE tiny LOCATION '{mount}'".encode())
+            conn.execute("ALTER TABLE market_data_candles SET TABLESPACE tiny")
+        yield own_cluster[1]
+    finally:
+        own_cluster[0].stop()
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_a_503_problem_logged_with_request_id(full_disk_url, capsys):
+    app = create_app({"DATABASE_URL": full_disk_url, "MT5_API_KEY": API_KEY})
+    client = app.test_client()
+    try:
+        statuses = [
+            post(client, {"candles": minute_candles(1000, 1000 * n)},
+                 headers={"X-Request-ID": f"disk-{n}"}).status_code
+            for n in range(40)
+        ]  # fmt: skip
+    finally:
+        app.extensions["candlesvc.pool"].close()
+    first_failure = statuses.index(503)
+    assert set(statuses[:first_failure]) == {201}
+    logged = [line for line in capsys.readouterr().err.splitlines() if "53100" in line]
+    assert f'"request_id": "disk-{first_failure}"' in logged[0]
+    with psycopg.connect(full_disk_url) as conn:
+        stored = conn.execute("SELECT count(*) FROM market_data_candles").fetchone()
+    assert stored == (1000 * first_failure,)
