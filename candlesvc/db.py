@@ -47,7 +47,6 @@ def make_pool(settings: Settings) -> ConnectionPool:
         timeout=settings.pool_timeout,
         kwargs=connect_kwargs(settings.prepared_statements),
         check=ConnectionPool.check_connection,
-        reconnect_timeout=0,  # never give up reconnecting: the database will come back
         open=False,
         name="candlesvc",
     )
