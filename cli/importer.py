@@ -316,6 +316,6 @@ def _note(report: FileReport) -> str:
         return ", [red]invalid: nothing stored[/]" if not report.added else ", [red]invalid[/]"
     if not report.rows:
         return ", no bars in the file"
-    if report.status == "imported" and not report.added:
+    if report.status == "imported" and not (report.added or report.updated):
         return ", nothing new: all rows were already stored"
     return ""

@@ -127,6 +127,15 @@ def test_on_conflict_update_corrects_stored_bars(tmp_path, database_url, db, cou
     assert [r[6] for r in rows(db)][:3] == [Decimal("1.10015")] * 2 + [Decimal("1.10010")]
 
 
+def test_updated_bars_are_not_called_nothing_new(tmp_path, database_url):
+    name = minute_file(tmp_path / "EURUSD_M1_202301020000_202301020004.csv", 5)
+    assert run(name, url=database_url).exit_code == 0
+    name.write_text(name.read_text().replace("\t1.10010\t", "\t1.10015\t", 1))
+    result = run(name, "--on-conflict", "update", url=database_url)
+    assert result.exit_code == 0, result.output
+    assert "nothing new" not in result.stdout
+
+
 def test_several_files_in_one_run(database_url, db):
     result = run(M1_FILE, FIXTURES / "GBPJPY1440.csv", url=database_url)
     assert result.exit_code == 0, result.output
