@@ -5,19 +5,17 @@ raw COPY of the same rows, prints one table, and writes bench/results/latest.{js
 """
 
 import argparse
-import os
-import signal
 import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.config import QUICK, Config
 from bench.measure import measure
 from bench.report import markdown_table, write_results
 from bench.stack import Stack
+from bench.tools import exit_on_sigterm, load_average
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _SUMMARY = "Measure candlesvc ingestion against a raw COPY into the same database."
@@ -34,17 +32,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _stop(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through every finally: nothing stays running
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its results; return the exit code."""
     args = parse_args(argv)
     config: Config = QUICK if args.quick else Config()
     config = replace(config, workers=args.workers, threads=args.threads)
-    signal.signal(signal.SIGTERM, _stop)
-    began, load = time.monotonic(), " / ".join(f"{n:.1f}" for n in os.getloadavg())
+    exit_on_sigterm()
+    began, load = time.monotonic(), load_average()
     with Stack(config.workers, config.threads) as stack:
         figures, measured = measure(stack, config)
     measured["machine"]["load_average_start"] = load

@@ -8,11 +8,9 @@ check fails.
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench.dbops import server_version
@@ -26,6 +24,7 @@ from bench.soakreport import check_table, checks, write_results
 from bench.soaksummary import batches_summary, memory_summary, requests_summary
 from bench.soakwatch import Watch
 from bench.stack import Stack
+from bench.tools import exit_on_sigterm, load_average
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_SECONDS = 30.0
@@ -43,16 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _stop(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through every finally: nothing stays running
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the soak and write its results; return the exit code."""
     args = parse_args(argv)
     seconds = QUICK_SECONDS if args.quick else args.seconds
-    signal.signal(signal.SIGTERM, _stop)
-    began, load = time.monotonic(), " / ".join(f"{n:.1f}" for n in os.getloadavg())
+    exit_on_sigterm()
+    began, load = time.monotonic(), load_average()
     with Stack() as stack:
         results = soak(stack, seconds, args.clients)
     results["machine"]["load_average_start"] = load

@@ -1,9 +1,12 @@
-"""Small process helpers: the venv's console scripts, readiness probes, child processes."""
+"""Small process helpers: console scripts, readiness probes, child processes, signals."""
 
 import http.client
+import os
 import shutil
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 
 def venv_tool(name: str) -> str:
@@ -35,3 +38,17 @@ def _parent_of(stat: Path) -> str:
         return stat.read_text().rsplit(")", 1)[1].split()[1]
     except (OSError, IndexError):
         return ""
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, which unwinds every finally: nothing stays running."""
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def _exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as the reports show them."""
+    return " / ".join(f"{n:.1f}" for n in os.getloadavg())
