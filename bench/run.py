@@ -5,7 +5,6 @@ raw COPY of the same rows, prints one table, and writes bench/results/latest.{js
 """
 
 import argparse
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -15,7 +14,7 @@ from bench.config import QUICK, Config
 from bench.measure import measure
 from bench.report import markdown_table, write_results
 from bench.stack import Stack
-from bench.tools import exit_on_sigterm, load_average
+from bench.tools import exit_on_sigterm, load_average, run_command
 
 RESULTS = Path(__file__).resolve().parent / "results"
 _SUMMARY = "Measure candlesvc ingestion against a raw COPY into the same database."
@@ -52,8 +51,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: PostgreSQL and gunicorn were stopped", file=sys.stderr)
-        sys.exit(130)
+    run_command(main)

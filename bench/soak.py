@@ -8,7 +8,6 @@ check fails.
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from bench.soakreport import check_table, checks, write_results
 from bench.soaksummary import batches_summary, memory_summary, requests_summary
 from bench.soakwatch import Watch
 from bench.stack import Stack
-from bench.tools import exit_on_sigterm, load_average
+from bench.tools import exit_on_sigterm, load_average, run_command
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_SECONDS = 30.0
@@ -94,8 +93,4 @@ def _error_lines(log: Path) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: PostgreSQL and gunicorn were stopped", file=sys.stderr)
-        sys.exit(130)
+    run_command(main)

@@ -5,6 +5,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -52,3 +53,12 @@ def _exit(signum: int, _frame: FrameType | None) -> None:
 def load_average() -> str:
     """The 1, 5 and 15 minute load averages, as the reports show them."""
     return " / ".join(f"{n:.1f}" for n in os.getloadavg())
+
+
+def run_command(main: Callable[[], int]) -> None:
+    """Exit with main()'s code; on Ctrl-C, say that everything was stopped and exit 130."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: PostgreSQL and gunicorn were stopped", file=sys.stderr)
+        sys.exit(130)
