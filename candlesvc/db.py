@@ -1,6 +1,7 @@
 """Connections and the schema: the connection pool and the versioned files in sql/."""
 
 import hashlib
+import select
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,17 +40,30 @@ def connect_kwargs(prepared_statements: bool) -> dict[str, Any]:
 
 
 def make_pool(settings: Settings) -> ConnectionPool:
-    """A closed pool for one worker process; open it after fork."""
+    """A closed pool of autocommit connections for one worker process; open it after fork."""
     return ConnectionPool(
         settings.database_url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout,
-        kwargs=connect_kwargs(settings.prepared_statements),
-        check=ConnectionPool.check_connection,
+        kwargs={"autocommit": True, **connect_kwargs(settings.prepared_statements)},
+        check=check_alive,
         open=False,
         name="candlesvc",
     )
+
+
+def check_alive(conn: psycopg.Connection[Any]) -> None:
+    """Refuse a pooled connection the server has closed, without a round trip.
+
+    An idle connection receives nothing unless the server ends it (a restart,
+    pg_terminate_backend, a pooler closing it): its socket is then readable. The
+    connection is closed before refusing it, so the pool replaces it.
+    """
+    if not conn.closed and not select.select([conn.fileno()], [], [], 0)[0]:
+        return
+    conn.close()
+    raise psycopg.OperationalError("the server closed the connection")
 
 
 def migrations(directory: Path = SQL_DIR) -> list[Migration]:

@@ -10,6 +10,7 @@ not allowed.
 """
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from typing import Any
 
 from psycopg import Connection, sql
 from psycopg.errors import UniqueViolation
+from psycopg.pq import TransactionStatus
 
 from candlesvc.models import Candle
 
@@ -96,7 +98,7 @@ class WriteResult:
 
 
 class CandleWriter:
-    """Writes batches of candles inside the caller's transaction on one connection."""
+    """Writes batches of candles on one connection, inside the caller's transaction if any."""
 
     def __init__(self, conn: Connection[Any], on_conflict: OnConflict = OnConflict.IGNORE):
         self._conn = conn
@@ -104,16 +106,22 @@ class CandleWriter:
         self._staged = False
 
     def write(self, candles: Sequence[Candle]) -> WriteResult:
-        """Merge the candles into the table in key order; return the counts."""
+        """Merge the candles into the table in key order, all or nothing; return the counts."""
         if not candles:
             return WriteResult(0, 0)
-        if len(candles) <= SMALL_BATCH:
+        if len(candles) <= SMALL_BATCH:  # one statement: atomic even in autocommit
             return self._merge(candles, _ARRAYS, _columns(candles))
-        direct = self._write_new_series(candles) if _one_series(candles) else None
-        if direct is not None:
-            return direct
-        self._stage(candles)
-        return self._merge(candles, sql.SQL("candle_stage"), [])
+        with self._atomic():
+            direct = self._write_new_series(candles) if _one_series(candles) else None
+            if direct is not None:
+                return direct
+            self._stage(candles)
+            return self._merge(candles, sql.SQL("candle_stage"), [])
+
+    def _atomic(self) -> AbstractContextManager[Any]:
+        """A transaction of its own on an autocommit connection outside one; else the caller's."""
+        idle = self._conn.info.transaction_status is TransactionStatus.IDLE
+        return self._conn.transaction() if self._conn.autocommit and idle else nullcontext()
 
     def _write_new_series(self, candles: Sequence[Candle]) -> WriteResult | None:
         """COPY a series none of whose keys are stored; None when the merge must decide."""

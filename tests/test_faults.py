@@ -68,6 +68,20 @@ def test_backend_killed_mid_batch_rolls_back_and_next_request_works(client, db):
     assert len(rows(db)) == 2
 
 
+def test_idle_pooled_connection_ended_by_the_server_is_replaced_unnoticed(small_pool_app, db):
+    client = small_pool_app.test_client()
+    assert post(client, {"candles": minute_candles(1)}).status_code == 201
+    ended = db.execute(
+        "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND backend_type = 'client backend'"
+        " AND pid <> pg_backend_pid()"
+    ).fetchone()
+    assert ended
+    assert ended[0] >= 1
+    assert post(client, {"candles": minute_candles(2, 1)}).status_code == 201
+    assert len(rows(db)) == 3
+
+
 def test_exhausted_pool_gives_503_in_bounded_time_and_health_answers(small_pool_app, db):
     slow_inserts(db, 2)
     client = small_pool_app.test_client()

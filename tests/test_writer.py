@@ -132,3 +132,12 @@ def test_a_batch_of_several_series_is_merged(database_url, db):
         result = CandleWriter(conn).write(bars(50) + other)
     assert (result.added, result.duplicates) == (90, 10)
     assert len(rows(db)) == 100
+
+
+def test_autocommit_connection_writes_every_path_whole(database_url, db):
+    other = [c.model_copy(update={"symbol": "GBPUSD"}) for c in bars(100)]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        writer = CandleWriter(conn)
+        results = [writer.write(batch) for batch in (bars(1), bars(200), bars(100) + other)]
+    assert [(r.added, r.duplicates) for r in results] == [(1, 0), (199, 1), (100, 100)]
+    assert len(rows(db)) == 300
