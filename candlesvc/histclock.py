@@ -11,9 +11,10 @@ DAY = timedelta(days=1)
 _DATE = re.compile(r"^(\d{4})[.-](\d\d)[.-](\d\d)$")
 _TIME = re.compile(r"^(\d\d):(\d\d)(?::(\d\d))?$")
 Value = TypeVar("Value")
+ClockState = tuple[datetime, bool] | None  # the last wall time resolved, and its pass
 
 
-class _Memo(dict[str, Value], Generic[Value]):
+class Memo(dict[str, Value], Generic[Value]):
     """A dict that computes and keeps the value of each new key; refused keys are not kept."""
 
     def __init__(self, compute: Callable[[str], Value]) -> None:
@@ -31,13 +32,17 @@ class WallClock:
     `days[text]` is the aware UTC start of a day that has one UTC offset throughout, or
     the naive wall-clock midnight of a day with a DST change, whose times go through
     `resolve`. `times[text]` is the time of day ("" means midnight, for D1/W1/MN1 files).
+    A clock reading a part of a file starts from the state the part before left
+    (`previous`); `depends_on_start` tells whether that state changed anything.
     """
 
-    def __init__(self, zone: SourceZone) -> None:
+    def __init__(self, zone: SourceZone, previous: "ClockState" = None) -> None:
         self.zone = zone
-        self.days = _Memo(self._start_of_day)
-        self.times = _Memo(_time_of_day)
-        self._previous: tuple[datetime, bool] | None = None
+        self.days = Memo(self._start_of_day)
+        self.times = Memo(_time_of_day)
+        self.previous = previous
+        self.resolved = False  # whether any time went through `resolve`
+        self.depends_on_start = False
 
     def _start_of_day(self, text: str) -> datetime:
         """The day's UTC start when its offset never changes; its wall midnight otherwise."""
@@ -56,15 +61,17 @@ class WallClock:
         goes back (or repeats a time), the later one. A skipped time raises ValueError.
         """
         earliest, repeat = wall_to_utc(self.zone, wall)
+        if not self.resolved:
+            self.resolved, self.depends_on_start = True, bool(repeat)
         later = bool(repeat) and self._in_second_pass(wall, repeat)
-        self._previous = (wall, later)
+        self.previous = (wall, later)
         return earliest + repeat if later else earliest
 
     def _in_second_pass(self, wall: datetime, repeat: timedelta) -> bool:
         """Whether the file has already gone back through this repeated wall time."""
-        if self._previous is None:
+        if self.previous is None:
             return False
-        previous, previous_was_later = self._previous
+        previous, previous_was_later = self.previous
         return wall <= previous or (previous_was_later and wall - previous < repeat)
 
 

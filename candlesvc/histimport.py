@@ -1,10 +1,14 @@
-"""Import one history file: read ahead in a thread, write its chunks in one transaction."""
+"""Import one history file: parse it in worker processes, write its chunks in one transaction."""
 
+import multiprocessing
+import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +17,21 @@ from typing import Any, BinaryIO, TypeVar
 import psycopg
 
 from candlesvc.db import connect_kwargs
+from candlesvc.histclock import ClockState
 from candlesvc.histfiles import FormatError
-from candlesvc.histrows import MAX_PROBLEMS, Chunk, ImportSpec, Problem, read_chunks
+from candlesvc.histrows import (
+    MAX_PROBLEMS,
+    Block,
+    Chunk,
+    ImportSpec,
+    Problem,
+    parse_block,
+    read_blocks,
+)
 from candlesvc.writer import CandleWriter, OnConflict, WriteResult
 
 STDIN = "-"
+PARALLEL_BYTES = 8 << 20  # files at least this large are parsed by one worker process per core
 Item = TypeVar("Item")
 
 
@@ -32,6 +46,14 @@ class FilePlan:
     name: str
     spec: ImportSpec
     on_conflict: OnConflict = OnConflict.IGNORE
+    jobs: int | None = None  # worker processes; None: chosen from the file's size
+
+    def workers(self) -> int:
+        """How many processes parse the file (1: this one)."""
+        if self.jobs is not None:
+            return self.jobs
+        large = self.name != STDIN and Path(self.name).stat().st_size >= PARALLEL_BYTES
+        return len(os.sched_getaffinity(0)) if large else 1
 
 
 @dataclass
@@ -84,7 +106,7 @@ def import_file(
     started = time.perf_counter()
     try:
         with _open_binary(plan.name) as binary:
-            chunks = _read_ahead(read_chunks(binary, plan.spec))
+            chunks = _read_ahead(read_chunks(binary, plan.spec, plan.workers()))
             try:
                 if database_url is None:
                     _count(chunks, report, on_chunk)
@@ -97,6 +119,50 @@ def import_file(
     report.seconds = time.perf_counter() - started
     report.status = _status(report, database_url is None)
     return report
+
+
+def read_chunks(binary: BinaryIO, spec: ImportSpec, jobs: int) -> Generator[Chunk, None, None]:
+    """The file's chunks in file order, parsed here (jobs=1) or by worker processes.
+
+    A block is parsed without knowing where the file's clock stood before it; in the
+    rare case that mattered (it starts inside an hour a DST change repeats), it is
+    parsed again once that is known.
+    """
+    carry: ClockState = None
+    blocks = read_blocks(binary, spec)
+    for block, chunk in _in_workers(blocks, spec, jobs) if jobs > 1 else _here(blocks, spec):
+        if chunk.clock_sensitive and carry is not None:
+            chunk = parse_block(block, spec, carry)
+        if chunk.clock_moved:
+            carry = chunk.clock
+        yield chunk
+
+
+def _here(blocks: Iterable[Block], spec: ImportSpec) -> Iterator[tuple[Block, Chunk]]:
+    """Parse the blocks in this process."""
+    for block in blocks:
+        yield block, parse_block(block, spec)
+
+
+def _in_workers(
+    blocks: Iterable[Block], spec: ImportSpec, jobs: int
+) -> Generator[tuple[Block, Chunk], None, None]:
+    """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["candlesvc.histrows"])
+    pool = ProcessPoolExecutor(jobs, mp_context=context)
+    pending: deque[tuple[Block, Future[Chunk]]] = deque()
+    try:
+        for block in blocks:
+            pending.append((block, pool.submit(parse_block, block, spec)))
+            if len(pending) > 2 * jobs:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _open_binary(name: str) -> AbstractContextManager[BinaryIO]:
@@ -167,7 +233,8 @@ def _write_chunks(
                     raise psycopg.Rollback()
                 return
             with nullcontext() if atomic else conn.transaction():
-                report.stored(writer.write(chunk.candles))
+                if chunk.batch is not None:
+                    report.stored(writer.write_encoded(chunk.batch))
             on_chunk(report, chunk)
 
 

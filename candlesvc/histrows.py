@@ -1,22 +1,30 @@
-"""The rows of a history file as chunks of candles validated by the shared model."""
+"""The rows of a history file: blocks of lines, parsed and validated into encoded chunks.
+
+`read_blocks` runs where the file is read; `parse_block` may run in a worker process:
+it validates each row with the shared model and encodes the candles for the writer.
+"""
 
 import itertools
-from collections.abc import Generator, Iterator
+import re
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from io import TextIOWrapper
 from typing import Any, BinaryIO
 
 from pydantic import TypeAdapter, ValidationError
 
-from candlesvc.histclock import WallClock
+from candlesvc.histclock import ClockState, Memo, WallClock
 from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout, open_text
 from candlesvc.models import Candle, Symbol, TimeframeName
 from candlesvc.timezones import SourceZone
+from candlesvc.writer import EncodedBatch, encode
 
 MAX_PROBLEMS = 10
 _CANDLES = TypeAdapter(list[Candle])
 _SYMBOL = TypeAdapter(Symbol)
 _TIMEFRAME = TypeAdapter(TimeframeName)
+_PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")
 
 
 @dataclass(frozen=True)
@@ -55,38 +63,63 @@ class Problem:
 
 @dataclass
 class Chunk:
-    """Consecutive rows of a file: their candles (none when any row is invalid) and problems."""
+    """Consecutive rows of a file: their encoded candles (none if any row is invalid)."""
 
     rows: int = 0
     invalid: int = 0
-    candles: list[Candle] = field(default_factory=list)
+    batch: EncodedBatch | None = None
     problems: list[Problem] = field(default_factory=list)
     position: int | None = None
+    clock: ClockState = None  # where the file's clock stands after these rows
+    clock_moved: bool = False  # whether these rows moved it
+    clock_sensitive: bool = False  # whether the clock's state before them mattered
 
 
-def read_chunks(binary: BinaryIO, spec: ImportSpec) -> Generator[Chunk, None, None]:
-    """Detect the file's format and yield its rows as validated chunks."""
+@dataclass(frozen=True)
+class Block:
+    """Consecutive lines of a file, the number of the first, and where they end."""
+
+    columns: Columns
+    start: int
+    lines: list[str]
+    position: int | None
+
+
+def read_blocks(binary: BinaryIO, spec: ImportSpec) -> Generator[Block, None, None]:
+    """Detect the file's format and yield its rows in blocks of `spec.chunk_size` lines."""
     text = open_text(binary)
     try:
-        yield from _chunks(text, spec, binary)
+        yield from _blocks(text, spec, binary)
     finally:
         text.detach()  # the binary stream stays open for its owner to close
 
 
-def _chunks(text: TextIOWrapper, spec: ImportSpec, binary: BinaryIO) -> Iterator[Chunk]:
-    """The chunks of a text stream, after its first line has told its format."""
-    lines: Iterator[tuple[int, str]] = enumerate(text, 1)
-    number, first = next(((n, line) for n, line in lines if line.strip()), (0, ""))
+def _blocks(text: TextIOWrapper, spec: ImportSpec, binary: BinaryIO) -> Iterator[Block]:
+    """The blocks of a text stream, after its first line has told its format."""
+    number, first = next(((n, line) for n, line in enumerate(text, 1) if line.strip()), (0, ""))
     if not number:
         raise FormatError("the file is empty")
     layout = detect_layout(first)
-    if not layout.has_header:
-        lines = itertools.chain([(number, first)], lines)
     columns = Columns.of(layout, spec.volume)
-    for batch in _parse(lines, columns, WallClock(spec.zone), spec):
-        chunk = _validate(batch, columns)
-        chunk.position = _tell(binary)
-        yield chunk
+    start, pending = (number + 1, []) if layout.has_header else (number, [first])
+    while True:
+        pending += itertools.islice(text, spec.chunk_size - len(pending))
+        if not pending:
+            return
+        yield Block(columns, start, pending, _tell(binary))
+        start, pending = start + len(pending), []
+
+
+def parse_block(block: Block, spec: ImportSpec, clock: ClockState = None) -> Chunk:
+    """Parse and validate a block's rows, starting from the file's clock state given."""
+    wall_clock = WallClock(spec.zone, clock)
+    lines = enumerate(block.lines, block.start)
+    batch = _parse(lines, block.columns, wall_clock, spec)
+    chunk = _validate(batch, block.columns)
+    chunk.position = block.position
+    chunk.clock, chunk.clock_moved = wall_clock.previous, wall_clock.resolved
+    chunk.clock_sensitive = wall_clock.depends_on_start
+    return chunk
 
 
 @dataclass
@@ -106,9 +139,9 @@ class _Batch:
 
 
 def _parse(
-    lines: Iterator[tuple[int, str]], columns: Columns, clock: WallClock, spec: ImportSpec
-) -> Iterator[_Batch]:
-    """Split rows into fields and build candle dicts, chunk by chunk.
+    lines: Iterable[tuple[int, str]], columns: Columns, clock: WallClock, spec: ImportSpec
+) -> _Batch:
+    """Split rows into fields and build candle dicts.
 
     This is the hot loop, kept in one function with local names: a call per row would
     cost more than the rest of the row's parsing.
@@ -117,20 +150,15 @@ def _parse(
         columns.layout.separator, len(columns.layout.columns), columns.layout.label)  # fmt: skip
     date, time, (open_, high, low, close), volume = (
         columns.date, columns.time, columns.prices, columns.volume)  # fmt: skip
-    days, times, resolve = clock.days, clock.times, clock.resolve
-    symbol, timeframe, size = spec.symbol, spec.timeframe, spec.chunk_size
-    batch, room = _Batch(), size
+    days, times, resolve, prices = clock.days, clock.times, clock.resolve, _prices()
+    symbol, timeframe = spec.symbol, spec.timeframe
+    batch = _Batch()
     for number, line in lines:
-        if not room:
-            yield batch
-            batch, room = _Batch(), size
         fields = line.rstrip("\n").split(separator)
         if len(fields) != width:
             if line.strip():
-                room -= 1
                 batch.reject(number, "row", f"expected {width} columns, found {len(fields)}")
             continue
-        room -= 1
         try:
             stamp = days[fields[date]] + times[fields[time] if time is not None else ""]
             if stamp.tzinfo is None:
@@ -145,12 +173,16 @@ def _parse(
             continue
         batch.rows.append({
             "symbol": symbol, "timeframe": timeframe, "timestamp": stamp,
-            "open": fields[open_], "high": fields[high], "low": fields[low],
-            "close": fields[close], "volume": count,
+            "open": prices[fields[open_]], "high": prices[fields[high]],
+            "low": prices[fields[low]], "close": prices[fields[close]], "volume": count,
         })  # fmt: skip
         batch.lines.append(number)
-    if room < size:
-        yield batch
+    return batch
+
+
+def _prices() -> Memo[Decimal | str]:
+    """Price texts read once per block: plain decimals as Decimal, anything else for the model."""
+    return Memo(lambda text: Decimal(text) if _PLAIN_DECIMAL.fullmatch(text) else text)
 
 
 def _stamp_column(columns: Columns, fields: list[str], clock: WallClock) -> str:
@@ -168,7 +200,7 @@ def _validate(batch: _Batch, columns: Columns) -> Chunk:
     except ValidationError as error:
         candles = []
         chunk.invalid += _add_model_problems(error, batch, columns)
-    chunk.candles = [] if chunk.invalid else candles
+    chunk.batch = None if chunk.invalid or not candles else encode(candles)
     chunk.problems = sorted(batch.problems, key=lambda p: p.line)[:MAX_PROBLEMS]
     return chunk
 

@@ -82,6 +82,12 @@ Atomic = Annotated[
             "chunks committed before a failure."),
 ]  # fmt: skip
 ChunkSize = Annotated[int, _option(min=1, help="Rows per database write.")]
+Jobs = Annotated[
+    int | None,
+    _option("--jobs", "-j", min=1, show_default=False,
+            help="Processes that parse and validate (1: this one). Default: one per core "
+            "for files of 8 MiB or more, else 1."),
+]  # fmt: skip
 Conflict = Annotated[
     OnConflict,
     _option("--on-conflict", help="ignore: keep stored bars; update: replace stored bars whose "
@@ -106,6 +112,7 @@ def import_files(
     dry_run: DryRun = False,
     atomic: Atomic = True,
     chunk_size: ChunkSize = 20_000,
+    jobs: Jobs = None,
     on_conflict: Conflict = OnConflict.IGNORE,
     quiet: Quiet = False,
     as_json: AsJson = False,
@@ -144,7 +151,8 @@ def import_files(
         if name != STDIN and not Path(name).is_file():
             fail(f"{name}: no such file", code=EXIT_MISSING)
     plans = [
-        _plan(name, symbol, timeframe, zone, volume, chunk_size, on_conflict) for name in files
+        _plan(name, symbol, timeframe, zone, volume, chunk_size, on_conflict, jobs)
+        for name in files
     ]
     with _fewer_collections():
         reports, abort = _run(plans, url, atomic, not (quiet or as_json) and _stderr.is_terminal)
@@ -171,7 +179,8 @@ def _required(database_url: str | None) -> str:
 
 
 def _plan(name: str, symbol: str | None, timeframe: str | None, zone: SourceZone,
-          volume: VolumeChoice, chunk_size: int, on_conflict: OnConflict) -> FilePlan:  # fmt: skip
+          volume: VolumeChoice, chunk_size: int, on_conflict: OnConflict,
+          jobs: int | None) -> FilePlan:  # fmt: skip
     """What a file's rows share, from the options and the file's name."""
     hints = hints_from_name(name) if name != STDIN else NameHints()
     symbol, timeframe = symbol or hints.symbol, timeframe or hints.timeframe
@@ -181,7 +190,7 @@ def _plan(name: str, symbol: str | None, timeframe: str | None, zone: SourceZone
     try:
         kind: VolumeKind = "real" if volume is VolumeChoice.real else "tick"
         spec = ImportSpec(str(symbol), str(timeframe), zone, kind, chunk_size)
-        return FilePlan(name, spec, on_conflict)
+        return FilePlan(name, spec, on_conflict, jobs)
     except ValueError as error:
         fail(f"{name}: {error}", EXIT_USAGE)
 

@@ -8,7 +8,8 @@ import pytest
 
 from candlesvc.histclock import WallClock
 from candlesvc.histfiles import FormatError, NameHints, detect_layout, hints_from_name, open_text
-from candlesvc.histrows import ImportSpec, read_chunks
+from candlesvc.histimport import read_chunks
+from candlesvc.histrows import ImportSpec
 from candlesvc.timezones import parse_zone, wall_to_utc
 
 HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"
@@ -128,22 +129,26 @@ def test_bad_dates_and_times(day, time, message):
         _ = clock.days[day] + clock.times[time]
 
 
-def test_chunks_keep_their_size_and_problems_their_lines():
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_chunks_keep_their_size_and_problems_their_lines(jobs):
     rows = [f"2023.01.02\t00:{m:02}:00\t1.1\t1.2\t1.0\t1.1\t{m}\t0\t0" for m in range(25)]
     rows[12] = "2023.01.02\t00:12:00\t1.1\t1.2\t1.0\t1.1\t-1\t0\t0"
     data = "\r\n".join([HEADER, *rows, "", ""]).encode("utf-16-le")
     spec = ImportSpec("EURUSD", "m1", parse_zone("UTC"), chunk_size=10)
-    chunks = list(read_chunks(io.BytesIO(codecs.BOM_UTF16_LE + data), spec))
-    assert [(c.rows, c.invalid, len(c.candles)) for c in chunks] == [
+    chunks = list(read_chunks(io.BytesIO(codecs.BOM_UTF16_LE + data), spec, jobs))
+    assert [(c.rows, c.invalid, c.batch and c.batch.size) for c in chunks] == [
         (10, 0, 10),
-        (10, 1, 0),
+        (10, 1, None),
         (5, 0, 5),
     ]
     assert [str(p) for p in chunks[1].problems] == [
         "line 14, column 7 (TICKVOL): Input should be greater than or equal to 0"
     ]
-    assert chunks[0].candles[0].timeframe == "M1"
-    assert chunks[2].candles[-1].timestamp == datetime(2023, 1, 2, 0, 24, tzinfo=UTC)
+    first, last = chunks[0].batch, chunks[2].batch
+    assert first
+    assert first.lines.startswith(b"EURUSD\tM1\t2023-01-02 00:00:00+00\t1.1\t1.2\t1.0\t1.1\t0\n")
+    assert last
+    assert last.lines.endswith(b"EURUSD\tM1\t2023-01-02 00:24:00+00\t1.1\t1.2\t1.0\t1.1\t24\n")
 
 
 @pytest.mark.parametrize(("symbol", "timeframe"), [(" EURUSD", "M1"), ("EURUSD", "M7"), ("", "H1")])
@@ -154,5 +159,5 @@ def test_symbol_and_timeframe_are_checked_once_by_the_model(symbol, timeframe):
 
 def test_a_row_with_several_faults_counts_once_and_blank_lines_not_at_all():
     data = f"{HEADER}\n\n2023.01.32\t00:00:00\t1.1\t1.2\t1.0\t1.1\tx\t0\t0\n\n".encode()
-    [chunk] = read_chunks(io.BytesIO(data), ImportSpec("EURUSD", "M1", parse_zone("UTC")))
+    [chunk] = read_chunks(io.BytesIO(data), ImportSpec("EURUSD", "M1", parse_zone("UTC")), 1)
     assert (chunk.rows, chunk.invalid, [p.line for p in chunk.problems]) == (1, 1, [3])

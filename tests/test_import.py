@@ -88,8 +88,9 @@ def test_every_format_is_detected_and_stored(database_url, db, name, count, firs
     assert (stored[0], stored[-1]) == (first, last)
 
 
-def test_the_real_mt4_sample_end_to_end(database_url, db):
-    result = run(SAMPLE, url=database_url)
+@pytest.mark.parametrize("jobs", ["1", "2"])  # parsed here, or by two worker processes
+def test_the_real_mt4_sample_end_to_end(database_url, db, jobs):
+    result = run(SAMPLE, "--jobs", jobs, "--chunk-size", "7000", url=database_url)
     assert result.exit_code == 0, result.output
     assert "65,000" in result.stdout
     count, first, last = db.execute(
@@ -175,9 +176,11 @@ def test_times_are_read_in_the_broker_zone(database_url, db, tz):
     assert rows(db)[0][2] == utc(2023, 1, 1, 22)  # winter: broker time is UTC+2
 
 
-def test_a_repeated_dst_hour_is_read_in_file_order(database_url, db):
+@pytest.mark.parametrize(("jobs", "chunk"), [("1", "20000"), ("1", "2"), ("2", "1"), ("2", "3")])
+def test_a_repeated_dst_hour_is_read_in_file_order(database_url, db, jobs, chunk):
     name = "BTCUSD_M30_202311050700_202311051000.csv"  # NY+7 clock: 08:00-08:59 twice
-    result = run(FIXTURES / name, "--tz", "NY+7", url=database_url)
+    args = ("--tz", "NY+7", "--jobs", jobs, "--chunk-size", chunk)  # chunks split the hour
+    result = run(FIXTURES / name, *args, url=database_url)
     assert result.exit_code == 0, result.output
     times = [r[2] for r in rows(db)]
     assert times == [utc(2023, 11, 5, 4) + timedelta(minutes=30 * i) for i in range(9)]
@@ -232,6 +235,17 @@ def test_a_bad_row_in_the_middle_stores_nothing(tmp_path, database_url, db, row,
     assert reason in result.stderr
     assert "Traceback" not in result.output
     assert rows(db) == []
+
+
+def test_a_bad_row_found_by_a_worker_process_stores_nothing(tmp_path, database_url, db):
+    path = minute_file(tmp_path / "EURUSD_M1_202301020000_202301020139.csv", 100, {57: "x\n"})
+    result = run(path, "--chunk-size", "10", "--jobs", "2", url=database_url)
+    assert result.exit_code == 1
+    assert "line 58, row: expected 9 columns, found 1" in result.stderr
+    assert rows(db) == []
+    again = run(minute_file(path, 100), "--chunk-size", "10", "-j", "2", url=database_url)
+    assert again.exit_code == 0
+    assert len(rows(db)) == 100
 
 
 def test_the_first_problems_are_listed_and_all_counted(tmp_path, database_url, db):
