@@ -24,7 +24,8 @@ def _method(config: Config, results: dict[str, Any]) -> list[str]:
         "Each new-rows scenario starts from an empty table (TRUNCATE, CHECKPOINT); the re-send "
         "repeats the very same requests, so every candle is a duplicate.",
         "Backfill: `candlesvc import` of a generated MT5 M1 export against `psql \\copy` of "
-        "the same rows as plain CSV; peak RSS from the importer's own rusage (wait4).",
+        "the same rows as plain CSV; peak RSS summed over the importer and its worker "
+        "processes (sampled from /proc every 0.1 s).",
     ]
 
 

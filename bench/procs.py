@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -13,25 +14,64 @@ from bench.tools import venv_tool
 
 @dataclass(frozen=True)
 class Run:
-    """A finished command: wall seconds, peak RSS, exit code and the tail of its output."""
+    """A finished command: wall seconds, peak RSS, exit code and the tail of its output.
+
+    `max_rss_mib` is the command's own peak (wait4's rusage); `tree_rss_mib` the peak
+    sum over it and every process it started, sampled every 0.1 s.
+    """
 
     seconds: float
     max_rss_mib: float
     returncode: int
     output: str
+    tree_rss_mib: float = 0.0
 
 
 def run_measured(args: list[str], log: Path) -> Run:
-    """Run a command to completion; its own peak RSS comes from wait4's rusage."""
+    """Run a command to completion, sampling its process tree's memory meanwhile."""
     with log.open("w+b") as out:
         began = perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        peak = [0]
+        done = threading.Event()
+        sampler = threading.Thread(target=_sample_tree, args=(proc.pid, peak, done))
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = perf_counter() - began
+        done.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         tail = out.read()[-1500:].decode(errors="replace").strip()
-    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, tail)
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode, tail, peak[0] / 2**20)
+
+
+def _sample_tree(root: int, peak: list[int], done: threading.Event) -> None:
+    """Keep in peak[0] the largest resident size, in bytes, of `root` and its descendants."""
+    while not done.wait(0.1):
+        peak[0] = max(peak[0], tree_rss(root))
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants (from /proc)."""
+    parents, resident = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                pages = int((entry / "statm").read_text().split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+            resident[int(entry.name)] = pages * os.sysconf("SC_PAGE_SIZE")
+    tree, grew = {root}, True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return sum(resident.get(pid, 0) for pid in tree)
 
 
 def importer_available() -> bool:
