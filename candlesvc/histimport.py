@@ -130,15 +130,20 @@ def read_chunks(binary: BinaryIO, spec: ImportSpec, jobs: int) -> Generator[Chun
     """
     carry: ClockState = None
     blocks = read_blocks(binary, spec)
-    for block, chunk in _in_workers(blocks, spec, jobs) if jobs > 1 else _here(blocks, spec):
-        if chunk.clock_sensitive and carry is not None:
-            chunk = parse_block(block, spec, carry)
-        if chunk.clock_moved:
-            carry = chunk.clock
-        yield chunk
+    parsed = _in_workers(blocks, spec, jobs) if jobs > 1 else _here(blocks, spec)
+    try:
+        for block, chunk in parsed:
+            if chunk.clock_sensitive and carry is not None:
+                chunk = parse_block(block, spec, carry)
+            if chunk.clock_moved:
+                carry = chunk.clock
+            yield chunk
+    finally:  # now, while the file is still open
+        parsed.close()
+        blocks.close()
 
 
-def _here(blocks: Iterable[Block], spec: ImportSpec) -> Iterator[tuple[Block, Chunk]]:
+def _here(blocks: Iterable[Block], spec: ImportSpec) -> Generator[tuple[Block, Chunk], None, None]:
     """Parse the blocks in this process."""
     for block in blocks:
         yield block, parse_block(block, spec)
