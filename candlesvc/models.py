@@ -77,34 +77,35 @@ class Candle(BaseModel):
     @field_validator("timestamp", mode="plain")
     @classmethod
     def _timestamp(cls, value: Any, info: ValidationInfo) -> datetime:
+        if type(value) is datetime and value.tzinfo is UTC and EARLIEST <= value < LATEST:
+            return value  # the importer's form, already valid: skip the general path
         zone = (info.context or {}).get(ZONE_CONTEXT) or UTC_ZONE
         return parse_timestamp(value, zone)
 
     @model_validator(mode="after")
     def _prices(self) -> "Candle":
-        low, high = self.low, self.high
-        if low > self.open or low > self.close:
+        open_, high, low, close = self.open, self.high, self.low, self.close
+        if low > open_ or low > close:
             raise ValueError("low must be <= min(open, close)")
-        if high < self.open or high < self.close:
+        if high < open_ or high < close:
             raise ValueError("high must be >= max(open, close)")
         if high >= PRICE_LIMIT or low <= -PRICE_LIMIT:  # every price lies between the two
             raise ValueError("prices must be below 1e20 in absolute value")
-        if any(map(_too_precise, (self.open, high, low, self.close))):
-            raise ValueError(f"prices may have at most {MAX_SCALE} decimal places")
+        for price in (open_, high, low, close):
+            text = str(price)  # short plain text cannot have too many decimal places
+            if (len(text) > MAX_SCALE + 2 or "E" in text) and _too_precise(price):
+                raise ValueError(f"prices may have at most {MAX_SCALE} decimal places")
         return self
 
 
 def _too_precise(price: Decimal) -> bool:
-    """More than MAX_SCALE decimal places (short plain text cannot have that many)."""
-    text = str(price)
-    if len(text) <= MAX_SCALE + 2 and "E" not in text:
-        return False
-    return -int(price.as_tuple().exponent) > MAX_SCALE
+    """More than MAX_SCALE digits after the decimal point, trailing zeros included."""
+    return int(price.as_tuple().exponent) < -MAX_SCALE
 
 
 def parse_timestamp(value: Any, zone: SourceZone) -> datetime:
     """Read one timestamp form and return it as an aware UTC datetime."""
-    if isinstance(value, bool) or not isinstance(value, int | str | datetime):
+    if isinstance(value, bool) or not isinstance(value, (int, str, datetime)):
         raise ValueError("timestamp must be an ISO 8601 string or integer epoch seconds")
     if isinstance(value, int):
         moment = _wall_from_epoch(value)

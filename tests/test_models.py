@@ -1,12 +1,12 @@
 """The candle model: every validation rule and timestamp form."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
 
-from candlesvc.models import TIMEFRAMES, Candle, validate_batch
+from candlesvc.models import LATEST, TIMEFRAMES, Candle, validate_batch
 from candlesvc.timezones import parse_zone
 from tests.helpers import candle
 
@@ -67,6 +67,40 @@ def test_unknown_timeframes_are_rejected(timeframe):
 )
 def test_timestamp_forms(zone, value, expected):
     assert valid(zone, timestamp=value).timestamp == expected
+
+
+TEN_UTC = datetime(2024, 1, 2, 10, tzinfo=UTC)
+PLUS_1, PLUS_3 = timezone(timedelta(hours=1)), timezone(timedelta(hours=3))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (TEN_UTC, TEN_UTC),
+        (datetime(1970, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC)),
+        (LATEST - timedelta(microseconds=1), LATEST - timedelta(microseconds=1)),
+        (datetime(2024, 1, 2, 13, tzinfo=PLUS_3), TEN_UTC),
+        (datetime(2024, 1, 2, 12), TEN_UTC),  # naive: read in the source zone
+    ],
+)
+def test_datetime_objects_as_the_importer_sends_them(value, expected):
+    moment = valid("+02:00", timestamp=value).timestamp
+    assert moment == expected
+    assert moment.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        LATEST,
+        datetime(2100, 1, 1, 1, tzinfo=PLUS_1),
+        datetime.max.replace(tzinfo=UTC),
+    ],
+)
+def test_datetime_objects_outside_1970_to_2100_are_rejected(value):
+    with pytest.raises(ValidationError, match="timestamp must fall between 1970 and 2100"):
+        Candle.model_validate(candle(timestamp=value))
 
 
 def test_ny_plus_7_switches_with_us_dst_not_eu_dst():
