@@ -1,6 +1,7 @@
 """The only code that writes candles: new keys COPYed in key order, the rest merged.
 
-Small batches are merged straight from arrays (one statement, no staging table).
+Small batches are one statement and no staging table: an INSERT … VALUES in time
+order for one series ignoring stored keys, else a merge straight from arrays.
 Larger ones are first encoded as COPY text with their times (`encode`, which the
 importer runs in worker processes). A batch of one series in strictly increasing time
 fetches the times already stored in its range and COPYs only the new lines straight into
@@ -126,9 +127,20 @@ class CandleWriter:
 
     def write(self, candles: Sequence[Candle]) -> WriteResult:
         """Merge the candles into the table in key order, all or nothing; return the counts."""
-        if len(candles) <= SMALL_BATCH:  # one statement: atomic even in autocommit
-            return self._merge(len(candles), _ARRAYS, _columns(candles)) if candles else NOTHING
-        return self.write_encoded(encode(candles))
+        if not candles:
+            return NOTHING
+        if len(candles) > SMALL_BATCH:
+            return self.write_encoded(encode(candles))
+        if self._on_conflict is OnConflict.IGNORE and _one_series(candles):
+            return self._insert_values(candles)  # one statement: atomic even in autocommit
+        return self._merge(len(candles), _ARRAYS, _columns(candles))
+
+    def _insert_values(self, candles: Sequence[Candle]) -> WriteResult:
+        """One INSERT of the rows in time order; the first sent of a timestamp wins."""
+        ordered = sorted(candles, key=lambda c: c.timestamp)  # stable: first sent stays first
+        params = [value for candle in ordered for value in _values(candle)]
+        cursor = self._conn.execute(_values_insert(len(ordered)), params)
+        return WriteResult(len(candles), cursor.rowcount)
 
     def write_encoded(self, batch: EncodedBatch) -> WriteResult:
         """Write a batch made by `encode`, all or nothing; return the counts."""
@@ -201,6 +213,16 @@ _MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
 _SECONDS = [f"{s:02d}" for s in range(60)]
 
 
+@cache
+def _values_insert(rows: int) -> sql.Composed:
+    """INSERT … VALUES with placeholders for `rows` candles, ignoring stored keys."""
+    row = sql.SQL("(%s, %s, %s, %s, %s, %s, %s, %s)")
+    return sql.SQL(
+        'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low,'
+        ' close, volume) VALUES {rows} ON CONFLICT (symbol, timeframe, "timestamp") DO NOTHING'
+    ).format(rows=sql.SQL(", ").join([row] * rows))
+
+
 def encode(candles: Sequence[Candle]) -> EncodedBatch:
     """The candles as COPY text lines in batch order, with their times."""
     times = array("q", [(c.timestamp - _EPOCH) // _MICROSECOND for c in candles])
@@ -250,11 +272,14 @@ def _one_series(candles: Sequence[Candle]) -> bool:
     return all(c.symbol == first.symbol and c.timeframe == first.timeframe for c in candles)
 
 
+def _values(c: Candle) -> tuple[Any, ...]:
+    """A candle's eight column values."""
+    return (c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close, c.volume)
+
+
 def _columns(candles: Sequence[Candle]) -> list[Any]:
     """The candles as eight parallel arrays, one per column."""
-    rows = ((c.symbol, c.timeframe, c.timestamp, c.open, c.high, c.low, c.close, c.volume)
-            for c in candles)  # fmt: skip
-    return [list(column) for column in zip(*rows, strict=True)]
+    return [list(column) for column in zip(*map(_values, candles), strict=True)]
 
 
 def write_candles(conn: Connection[Any], candles: Sequence[Candle]) -> WriteResult:

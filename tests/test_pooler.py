@@ -255,13 +255,15 @@ def test_prepared_statement_from_another_client_runs_in_place_of_ones_own(bounce
           psycopg.connect(url, prepare_threshold=5) as second):  # fmt: skip
         for n in range(6):  # both inside one transaction each, so on two different servers
             CandleWriter(first, OnConflict.UPDATE).write(candles(range(n, n + 1)))
-            CandleWriter(second).write(candles(range(100 + n, 101 + n)))
+            CandleWriter(second).write(two_series(range(100 + n, 101 + n)))  # same shape
         second.commit()
         first.commit()  # released last, so handed out next
-        ignored = CandleWriter(second).write(candles(range(0, 1), version=2))
+        corrected = candles(range(0, 1), version=2)[0]
+        batch = [corrected, corrected.model_copy(update={"symbol": "GBPUSD"})]
+        ignored = CandleWriter(second).write(batch)
         second.commit()
     assert rows(db)[0] == stored(0, 2)  # an ignore write replaced a stored bar
-    assert (ignored.received, ignored.added) == (1, 1)  # and it reports an insert
+    assert (ignored.received, ignored.updated) == (2, 0)  # and reports no bar changed
 
 
 def test_prepared_statements_on_make_requests_fail(one_server, postgresql, db, capsys):

@@ -141,3 +141,11 @@ def test_autocommit_connection_writes_every_path_whole(database_url, db):
         results = [writer.write(batch) for batch in (bars(1), bars(200), bars(100) + other)]
     assert [(r.added, r.duplicates) for r in results] == [(1, 0), (199, 1), (100, 100)]
     assert len(rows(db)) == 300
+
+
+def test_a_small_batch_in_any_order_stores_each_key_once(database_url, db):
+    batch = bars(10, volume=1)[::-1] + bars(5, volume=2)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        result = CandleWriter(conn).write(batch)
+    assert (result.added, result.duplicates) == (10, 5)
+    assert [(r[2], r[7]) for r in rows(db)] == [(c.timestamp, 1) for c in bars(10)]
