@@ -149,3 +149,18 @@ def test_a_small_batch_in_any_order_stores_each_key_once(database_url, db):
         result = CandleWriter(conn).write(batch)
     assert (result.added, result.duplicates) == (10, 5)
     assert [(r[2], r[7]) for r in rows(db)] == [(c.timestamp, 1) for c in bars(10)]
+
+
+def test_large_batches_keep_odd_symbols_microseconds_and_signs_exact(database_url, db):
+    price, low = Decimal("-0.00000000000000000001"), Decimal("-12345678901234567890.5")
+    batch = [
+        Candle(symbol="A\\B C", timeframe="M1", timestamp=START + timedelta(microseconds=7 + i),
+               open=price, high=price, low=low, close=price, volume=2**63 - 1)
+        for i in range(SMALL_BATCH + 1)
+    ]  # fmt: skip
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert CandleWriter(conn).write(batch).added == SMALL_BATCH + 1
+    stored = rows(db)
+    assert stored[0] == ("A\\B C", "M1", START + timedelta(microseconds=7), price, price, low,
+                         price, 2**63 - 1)  # fmt: skip
+    assert stored[-1][2] == START + timedelta(microseconds=7 + SMALL_BATCH)
