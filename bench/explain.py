@@ -1,27 +1,20 @@
 """EXPLAIN (ANALYZE, BUFFERS) of the writer's merge from its staging table, 1,000 rows.
 
-The statements mirror candlesvc/writer.py's staged path (CREATE TEMP TABLE, COPY, then
-INSERT ... SELECT ... ORDER BY key ON CONFLICT DO NOTHING); each step is timed too.
+The statements are candlesvc/writer.py's own for its staged path (CREATE TEMP TABLE, COPY,
+then INSERT ... SELECT ... ORDER BY key ON CONFLICT DO NOTHING); each step is timed too.
 """
 
 from time import perf_counter
 
 import psycopg
+from psycopg import sql
 
 from bench.candles import Bar, bars, copy_chunks, copy_row
 from bench.dbops import copy_rate, encoded_text
+from candlesvc.models import Candle
+from candlesvc.writer import COPY_STAGE, INSERT, STAGE, STAGING, encode
 
-STAGE = (
-    "CREATE TEMP TABLE IF NOT EXISTS candle_stage (symbol text, timeframe text, ts timestamptz,"
-    " open numeric, high numeric, low numeric, close numeric, volume bigint, ord bigint)"
-    " ON COMMIT DELETE ROWS"
-)
-COPY = "COPY candle_stage (symbol, timeframe, ts, open, high, low, close, volume, ord) FROM STDIN"
-MERGE = (
-    'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low, close,'
-    " volume) SELECT symbol, timeframe, ts, open, high, low, close, volume FROM candle_stage"
-    ' ORDER BY symbol, timeframe, ts, ord ON CONFLICT (symbol, timeframe, "timestamp") DO NOTHING'
-)
+MERGE = INSERT.format(source=sql.Identifier(STAGING))
 STORED = 63_000  # rows already in the table: the middle of a batch-1,000 scenario
 
 
@@ -40,11 +33,10 @@ def _explained(url: str, batch: list[Bar], title: str) -> str:
         began = perf_counter()
         cur.execute(STAGE)
         staged = perf_counter()
-        with cur.copy(COPY) as copy:
-            for order, bar in enumerate(batch):
-                copy.write_row((*copy_row(bar, "EURUSD"), order))
+        with cur.copy(COPY_STAGE) as copy:
+            copy.write(encode([_candle(bar) for bar in batch]).lines)
         copied = perf_counter()
-        plan = cur.execute(f"EXPLAIN (ANALYZE, BUFFERS, WAL) {MERGE}").fetchall()
+        plan = cur.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS, WAL) {}").format(MERGE)).fetchall()
         merged = perf_counter()
         conn.commit()
         committed = perf_counter()
@@ -52,3 +44,9 @@ def _explained(url: str, batch: list[Bar], title: str) -> str:
              f" ms, merge {1000 * (merged - copied):.1f} ms, commit "
              f"{1000 * (committed - merged):.1f} ms")  # fmt: skip
     return "\n".join([f"## Merge of {title}: {steps}", *(row[0] for row in plan)])
+
+
+def _candle(bar: Bar) -> Candle:
+    """The bar as the model validates it."""
+    names = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume")
+    return Candle.model_validate(dict(zip(names, copy_row(bar, "EURUSD"), strict=True)))

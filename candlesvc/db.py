@@ -60,10 +60,20 @@ def check_alive(conn: psycopg.Connection[Any]) -> None:
     pg_terminate_backend, a pooler closing it): its socket is then readable. The
     connection is closed before refusing it, so the pool replaces it.
     """
-    if not conn.closed and not select.select([conn.fileno()], [], [], 0)[0]:
-        return
+    try:
+        if not conn.closed and not readable(conn.fileno()):
+            return
+    except (OSError, ValueError, psycopg.Error):
+        pass
     conn.close()
     raise psycopg.OperationalError("the server closed the connection")
+
+
+def readable(fd: int) -> bool:
+    """Whether a socket has data or an end of file waiting (poll: any descriptor number)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def migrations(directory: Path = SQL_DIR) -> list[Migration]:

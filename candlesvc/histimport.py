@@ -1,14 +1,17 @@
 """Import one history file: parse it in worker processes, write its chunks in one transaction."""
 
+import gc
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +35,17 @@ from candlesvc.writer import CandleWriter, OnConflict, WriteResult
 
 STDIN = "-"
 PARALLEL_BYTES = 8 << 20  # files at least this large are parsed by one worker process per core
+MAX_AUTO_JOBS = 8  # worker processes chosen by default at most: blocks in flight cost memory
+GC_THRESHOLDS = (50_000, 20, 100)  # rows are many, short-lived and acyclic: collect less often
 Item = TypeVar("Item")
 
 
 class ImportAbortedError(Exception):
     """The database could not be reached or failed: the import stops; the message says why."""
+
+
+class WorkerFailedError(Exception):
+    """A worker process parsing the file died (killed, out of memory): the import stops."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class FilePlan:
         if self.jobs is not None:
             return self.jobs
         large = self.name != STDIN and Path(self.name).stat().st_size >= PARALLEL_BYTES
-        return len(os.sched_getaffinity(0)) if large else 1
+        return min(len(os.sched_getaffinity(0)), MAX_AUTO_JOBS) if large else 1
 
 
 @dataclass
@@ -155,7 +164,11 @@ def _in_workers(
     """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["candlesvc.histrows"])
-    pool = ProcessPoolExecutor(jobs, mp_context=context)
+    try:
+        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker)
+    except OSError:  # no process pool here (a read-only /dev/shm): parse in this process
+        yield from _here(blocks, spec)
+        return
     pending: deque[tuple[Block, Future[Chunk]]] = deque()
     try:
         for block in blocks:
@@ -166,8 +179,19 @@ def _in_workers(
         while pending:
             done, future = pending.popleft()
             yield done, future.result()
+    except BrokenProcessPool:
+        raise WorkerFailedError(
+            "a worker process parsing the file died (out of memory?); --jobs 1 parses it here"
+        ) from None
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+def _start_worker() -> None:
+    """Leave Ctrl-C to the main process, and collect garbage less often."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _open_binary(name: str) -> AbstractContextManager[BinaryIO]:

@@ -4,11 +4,12 @@ Small batches are one statement and no staging table: an INSERT … VALUES in ti
 order for one series ignoring stored keys, else a merge straight from arrays.
 Larger ones are first encoded as COPY text with their times (`encode`, which the
 importer runs in worker processes). A batch of one series in strictly increasing time
-fetches the times already stored in its range and COPYs only the new lines straight into
-the table, inside a savepoint; if a concurrent writer won a key meanwhile, or the batch is
-unordered or mixed, it is COPYed into a temporary staging table and merged in key order.
-Roles under row level security always merge: COPY into a table with active row security
-is not allowed.
+fetches the times already stored in its range (up to twice its size; a sparse batch over a
+dense range is merged instead) and COPYs only the new lines straight into the table,
+inside a savepoint. If a concurrent writer won a key meanwhile, or the batch is unordered
+or mixed, it is COPYed into a temporary staging table and merged in key order. Roles
+under row level security always merge: COPY into a table with active row security is not
+allowed. COPY data is always UTF-8, whatever the connection's client encoding.
 """
 
 from array import array
@@ -37,14 +38,16 @@ class OnConflict(StrEnum):
     UPDATE = "update"  # replace a stored bar whose values differ; last occurrence wins
 
 
-_STAGE = sql.SQL(
-    "CREATE TEMP TABLE IF NOT EXISTS candle_stage ("
+STAGING = "candle_staging"  # a new name whenever its shape changes: pooled sessions keep old ones
+STAGE = sql.SQL(
+    "CREATE TEMP TABLE IF NOT EXISTS candle_staging ("
     " symbol text, timeframe text, ts timestamptz, open numeric, high numeric,"
     " low numeric, close numeric, volume bigint, ord bigint GENERATED ALWAYS AS IDENTITY"
     ") ON COMMIT DELETE ROWS"
 )
-_COPY_STAGE = sql.SQL(
-    "COPY candle_stage (symbol, timeframe, ts, open, high, low, close, volume) FROM STDIN"
+COPY_STAGE = sql.SQL(
+    "COPY candle_staging (symbol, timeframe, ts, open, high, low, close, volume)"
+    " FROM STDIN (ENCODING 'UTF8')"
 )
 _ARRAYS = sql.SQL(
     "unnest(%s::text[], %s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[],"
@@ -54,13 +57,13 @@ _ARRAYS = sql.SQL(
 _STORED_TIMES = sql.SQL(
     "SELECT row_security_active('market_data_candles'), array("
     ' SELECT (extract(epoch FROM "timestamp") * 1000000)::int8 FROM market_data_candles'
-    ' WHERE symbol = %s AND timeframe = %s AND "timestamp" BETWEEN %s AND %s)'
+    ' WHERE symbol = %s AND timeframe = %s AND "timestamp" BETWEEN %s AND %s LIMIT %s)'
 )
 _COPY_DIRECT = sql.SQL(
     'COPY market_data_candles (symbol, timeframe, "timestamp", open, high, low, close, volume)'
-    " FROM STDIN"
+    " FROM STDIN (ENCODING 'UTF8')"
 )
-_INSERT = sql.SQL(
+INSERT = sql.SQL(
     'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low, close,'
     " volume) SELECT symbol, timeframe, ts, open, high, low, close, volume FROM {source}"
     " ORDER BY symbol, timeframe, ts, ord"
@@ -151,7 +154,7 @@ class CandleWriter:
             if direct is not None:
                 return direct
             self._stage(batch.lines)
-            return self._merge(batch.size, sql.SQL("candle_stage"), [])
+            return self._merge(batch.size, sql.Identifier(STAGING), [])
 
     def _atomic(self) -> AbstractContextManager[Any]:
         """A transaction of its own on an autocommit connection outside one; else the caller's."""
@@ -162,13 +165,16 @@ class CandleWriter:
         """COPY the lines whose keys are not stored; None when the merge must decide."""
         times = array("q", batch.times)
         span = (_instant(times[0]), _instant(times[-1]))
-        probe = self._conn.execute(_STORED_TIMES, (*(batch.series or ()), *span)).fetchone()
+        most = 2 * len(times)  # a sparse batch over a dense range is left to the merge
+        with self._conn.cursor(binary=True) as cur:  # binary: the times load faster
+            probe = cur.execute(_STORED_TIMES, (*(batch.series or ()), *span, most)).fetchone()
         guarded, stored = probe or (True, [])
-        if guarded or (stored and self._on_conflict is OnConflict.UPDATE):
+        if guarded or len(stored) >= most or (stored and self._on_conflict is OnConflict.UPDATE):
             return None
-        lines = batch.lines
-        if stored:
-            known = set(stored)
+        lines, known = batch.lines, set(stored)
+        if known.issuperset(times):  # a re-sent batch: nothing to COPY
+            lines = b""
+        elif known:
             lines = _pick_lines(lines, [t not in known for t in times])
         if lines and not self._copy_direct(lines):
             return None
@@ -190,7 +196,7 @@ class CandleWriter:
     def _merge(self, size: int, source: sql.Composable, params: list[Any]) -> WriteResult:
         upsert = self._on_conflict is OnConflict.UPDATE
         with self._conn.cursor() as cur:
-            cur.execute((_UPSERT if upsert else _INSERT).format(source=source), params)
+            cur.execute((_UPSERT if upsert else INSERT).format(source=source), params)
             if not upsert:
                 return WriteResult(size, cur.rowcount)
             added, updated = cur.fetchone() or (0, 0)
@@ -198,10 +204,10 @@ class CandleWriter:
 
     def _stage(self, lines: bytes) -> None:
         with self._conn.cursor() as cur:
-            cur.execute(_STAGE)
+            cur.execute(STAGE)
             if self._staged:
-                cur.execute("TRUNCATE candle_stage")
-            with cur.copy(_COPY_STAGE) as copy:
+                cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGING)))
+            with cur.copy(COPY_STAGE) as copy:
                 copy.write(lines)
         self._staged = True
 

@@ -27,11 +27,13 @@ from rich.text import Text
 
 from candlesvc.histfiles import NameHints, VolumeKind, hints_from_name
 from candlesvc.histimport import (
+    GC_THRESHOLDS,
     STDIN,
     FilePlan,
     FileReport,
     ImportAbortedError,
     OnChunk,
+    WorkerFailedError,
     import_file,
     no_hook,
 )
@@ -42,6 +44,7 @@ from cli.common import EXIT_DATABASE, EXIT_USAGE, fail
 
 EXIT_INVALID = 1
 EXIT_MISSING = 4
+EXIT_WORKER = 5
 EXIT_INTERRUPTED = 130
 _stderr = Console(stderr=True, highlight=False)
 
@@ -84,9 +87,9 @@ Atomic = Annotated[
 ChunkSize = Annotated[int, _option(min=1, help="Rows per database write.")]
 Jobs = Annotated[
     int | None,
-    _option("--jobs", "-j", min=1, show_default=False,
-            help="Processes that parse and validate (1: this one). Default: one per core "
-            "for files of 8 MiB or more, else 1."),
+    _option("--jobs", "-j", min=1, max=64, show_default=False,
+            help="Processes that parse and validate (1: this one). Default: one per core, "
+            "at most 8, for files of 8 MiB or more, else 1."),
 ]  # fmt: skip
 Conflict = Annotated[
     OnConflict,
@@ -143,6 +146,7 @@ def import_files(
       no DATABASE_URL);
     3 database unreachable or failed (the file in progress is rolled back);
     4 missing or unreadable file;
+    5 a worker process died (out of memory?): the file is rolled back;
     130 interrupted.
     """
     zone = _zone(tz)
@@ -206,6 +210,9 @@ def _run(
                 reports.append(import_file(plan, url, atomic, _tracker(progress, plan)))
             except ImportAbortedError as error:
                 return reports, (str(error), EXIT_DATABASE)
+            except WorkerFailedError as error:
+                kept = "" if atomic else " (chunks already committed are kept)"
+                return reports, (f"{plan.name}: {error}; it was not stored{kept}", EXIT_WORKER)
             except OSError as error:
                 return reports, (f"cannot read {plan.name}: {error}", EXIT_MISSING)
             except KeyboardInterrupt:
@@ -223,7 +230,7 @@ def _fewer_collections() -> Iterator[None]:
     """
     threshold = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         yield
     finally:

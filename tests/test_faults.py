@@ -1,7 +1,9 @@
 """Real faults in the app: a killed backend, an exhausted pool, a statement timeout."""
 
 import os
+import resource
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -13,6 +15,7 @@ import pytest
 from flask import Flask
 
 from candlesvc.app import create_app
+from candlesvc.db import readable
 from tests.conftest import API_KEY, scratch_dir
 from tests.helpers import candle, minute_candles, post, rows
 
@@ -80,6 +83,20 @@ def test_idle_pooled_connection_ended_by_the_server_is_replaced_unnoticed(small_
     assert ended[0] >= 1
     assert post(client, {"candles": minute_candles(2, 1)}).status_code == 201
     assert len(rows(db)) == 3
+
+
+def test_the_liveness_check_reads_any_descriptor_number():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 2048)), hard))
+    here, there = socket.socketpair()
+    high = os.dup2(here.fileno(), 1050)  # select() refuses descriptors from 1024 on
+    try:
+        assert not readable(high)
+        there.close()  # the peer ends the connection: end of file is waiting
+        assert readable(high)
+    finally:
+        os.close(high)
+        here.close()
 
 
 def test_exhausted_pool_gives_503_in_bounded_time_and_health_answers(small_pool_app, db):

@@ -1,6 +1,9 @@
 """`candlesvc import`: run the command, then look at the stored rows."""
 
+import contextlib
 import json
+import os
+import signal
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from candlesvc.histimport import FilePlan, ImportAbortedError, import_file
+from candlesvc.histimport import FilePlan, ImportAbortedError, WorkerFailedError, import_file
 from candlesvc.histrows import ImportSpec
 from candlesvc.localdb import free_port
 from candlesvc.timezones import parse_zone
@@ -373,3 +376,29 @@ def test_a_connection_lost_mid_file_leaves_nothing(database_url, db):
         import_file(plan, database_url, on_chunk=terminate_after_first_chunk)
     assert rows(db) == []
     assert not [t for t in threading.enumerate() if t.name == "candlesvc-reader"]
+
+
+def grandchildren(pid: int) -> list[int]:
+    """The processes two levels below `pid` (a fork server's workers), from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit():
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    children = {child for child, parent in parents.items() if parent == pid}
+    return [child for child, parent in parents.items() if parent in children]
+
+
+def test_a_worker_process_killed_mid_file_leaves_nothing(database_url, db):
+    def kill_a_worker(report, chunk):
+        if report.rows == 1000:
+            os.kill(grandchildren(os.getpid())[0], signal.SIGKILL)
+
+    spec = ImportSpec("EURUSD", "H1", parse_zone("UTC"), chunk_size=500)
+    with pytest.raises(WorkerFailedError, match="--jobs 1"):
+        import_file(FilePlan(str(SAMPLE), spec, jobs=2), database_url, on_chunk=kill_a_worker)
+    assert rows(db) == []
+    result = run(SAMPLE, "--jobs", "2", url=database_url)
+    assert result.exit_code == 0, result.output
+    assert len(rows(db)) == 65_000

@@ -179,7 +179,7 @@ def test_many_clients_on_one_server_connection_share_the_staging_table_not_its_r
     assert totals(results)[1:3] == (8 * 100 + 50, 8 * 49)
     corrected = {m for m in range(800) if 0 < m % 100 < 50}  # n * 100 is resent last, unchanged
     assert rows(db) == [stored(m, 2 if m in corrected else 1) for m in range(8 * 100 + 50)]
-    staging = db.execute("SELECT count(*) FROM pg_class WHERE relname = 'candle_stage'")
+    staging = db.execute("SELECT count(*) FROM pg_class WHERE relname = 'candle_staging'")
     assert staging.fetchone() == (1,)  # created once, on the one server connection
 
 
@@ -203,7 +203,7 @@ def test_staging_rows_never_outlive_a_transaction_on_a_shared_server(one_server,
             result = CandleWriter(second).write(two_series(range(1000, 1000 + LARGE)))
             pids.add(backend_pid(second))
         with third.transaction():  # `third` never created the table: `first` did, on the server
-            leftover = third.execute("SELECT count(*) FROM candle_stage").fetchone()
+            leftover = third.execute("SELECT count(*) FROM candle_staging").fetchone()
             pids.add(backend_pid(third))
     assert len(pids) == 1
     assert leftover == (0,)

@@ -16,7 +16,7 @@ from candlesvc.models import Candle
 from candlesvc.writer import CandleWriter, OnConflict
 from cli.main import app as cli
 from tests.conftest import PG_PASSWORD, db_url
-from tests.helpers import rows
+from tests.helpers import candle, rows
 
 INSERT = (
     'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low, close,'
@@ -228,3 +228,31 @@ def test_exact_privileges_each_write_mode_needs(db, database_url, bare_login, co
         write_as(database_url, role, OnConflict.UPDATE, count)
     grant(UPDATE_MODE_EXTRA)
     assert write_as(database_url, role, OnConflict.UPDATE, count + 1).updated == count
+
+
+EPOCH_2024 = 1_704_067_200
+
+
+def oil_bars(count: int) -> list[Candle]:
+    """M1 bars of a symbol outside ASCII."""
+    sent = (candle(symbol="Öl Brent", timestamp=EPOCH_2024 + 60 * m) for m in range(count))
+    return [Candle.model_validate(c) for c in sent]
+
+
+def test_a_latin1_database_stores_symbols_exactly(pg_cluster):
+    name = f"latin1_{secrets.token_hex(4)}"
+    create = "CREATE DATABASE {} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    with psycopg.connect(db_url("postgres"), autocommit=True) as admin:
+        admin.execute(sql.SQL(create).format(sql.Identifier(name)))
+        try:
+            apply_migrations(db_url(name))
+            with psycopg.connect(db_url(name)) as conn:
+                assert conn.info.encoding != "utf-8"
+                oil = oil_bars(100)
+                batches = [oil[:1], oil]
+                results = [CandleWriter(conn).write(batch) for batch in batches]
+                stored = conn.execute("SELECT DISTINCT symbol FROM market_data_candles").fetchall()
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+    assert [r.added for r in results] == [1, 99]
+    assert stored == [("Öl Brent",)]

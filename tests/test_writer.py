@@ -65,7 +65,7 @@ def test_staging_table_is_empty_after_commit(database_url):
     with psycopg.connect(database_url) as conn:
         CandleWriter(conn).write(two_series)
         conn.commit()
-        assert conn.execute("SELECT count(*) FROM candle_stage").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM candle_staging").fetchone() == (0,)
 
 
 def test_empty_write_does_nothing(database_url, db):
@@ -164,3 +164,11 @@ def test_large_batches_keep_odd_symbols_microseconds_and_signs_exact(database_ur
     assert stored[0] == ("A\\B C", "M1", START + timedelta(microseconds=7), price, price, low,
                          price, 2**63 - 1)  # fmt: skip
     assert stored[-1][2] == START + timedelta(microseconds=7 + SMALL_BATCH)
+
+
+def test_a_sparse_batch_over_a_dense_stored_range_is_counted_right(database_url, db):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        CandleWriter(conn).write(bars(300))
+        result = CandleWriter(conn).write(bars(1) + bars(SMALL_BATCH, 1000))  # 300 stored between
+    assert (result.added, result.duplicates) == (SMALL_BATCH, 1)
+    assert len(rows(db)) == 300 + SMALL_BATCH
