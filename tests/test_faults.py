@@ -153,6 +153,7 @@ def full_disk_url(own_cluster: tuple[Any, str]) -> Iterator[str]:
     finally:
         own_cluster[0].stop()
         subprocess.run(["umount", "-l", str(mount)], check=False)
+        shutil.rmtree(mount.parent, ignore_errors=True)
 
 
 def test_full_disk_is_a_503_problem_logged_with_request_id(full_disk_url, capsys):
