@@ -287,7 +287,3 @@ def _columns(candles: Sequence[Candle]) -> list[Any]:
     """The candles as eight parallel arrays, one per column."""
     return [list(column) for column in zip(*map(_values, candles), strict=True)]
 
-
-def write_candles(conn: Connection[Any], candles: Sequence[Candle]) -> WriteResult:
-    """Write one batch of candles in the caller's transaction, ignoring stored keys."""
-    return CandleWriter(conn).write(candles)
