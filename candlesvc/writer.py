@@ -286,4 +286,3 @@ def _values(c: Candle) -> tuple[Any, ...]:
 def _columns(candles: Sequence[Candle]) -> list[Any]:
     """The candles as eight parallel arrays, one per column."""
     return [list(column) for column in zip(*map(_values, candles), strict=True)]
-
