@@ -378,22 +378,24 @@ def test_a_connection_lost_mid_file_leaves_nothing(database_url, db):
     assert not [t for t in threading.enumerate() if t.name == "candlesvc-reader"]
 
 
-def grandchildren(pid: int) -> list[int]:
-    """The processes two levels below `pid` (a fork server's workers), from /proc."""
-    parents = {}
+def import_workers(pid: int) -> list[int]:
+    """The worker processes that `pid`'s fork server started, from /proc."""
+    parents, servers = {}, set()
     for entry in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             if entry.name.isdigit():
                 stat = (entry / "stat").read_text()
                 parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
-    children = {child for child, parent in parents.items() if parent == pid}
-    return [child for child, parent in parents.items() if parent in children]
+                if b"multiprocessing.forkserver" in (entry / "cmdline").read_bytes():
+                    servers.add(int(entry.name))
+    fork_servers = {p for p in servers if parents.get(p) == pid}
+    return [p for p in servers if parents.get(p) in fork_servers]
 
 
 def test_a_worker_process_killed_mid_file_leaves_nothing(database_url, db):
     def kill_a_worker(report, chunk):
         if report.rows == 1000:
-            os.kill(grandchildren(os.getpid())[0], signal.SIGKILL)
+            os.kill(import_workers(os.getpid())[0], signal.SIGKILL)
 
     spec = ImportSpec("EURUSD", "H1", parse_zone("UTC"), chunk_size=500)
     with pytest.raises(WorkerFailedError, match="--jobs 1"):
