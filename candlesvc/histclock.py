@@ -36,7 +36,7 @@ class WallClock:
     (`previous`); `depends_on_start` tells whether that state changed anything.
     """
 
-    def __init__(self, zone: SourceZone, previous: "ClockState" = None) -> None:
+    def __init__(self, zone: SourceZone, previous: ClockState = None) -> None:
         self.zone = zone
         self.days = Memo(self._start_of_day)
         self.times = Memo(_time_of_day)

@@ -144,8 +144,7 @@ def read_chunks(binary: BinaryIO, spec: ImportSpec, jobs: int) -> Generator[Chun
         for block, chunk in parsed:
             if chunk.clock_sensitive and carry is not None:
                 chunk = parse_block(block, spec, carry)
-            if chunk.clock_moved:
-                carry = chunk.clock
+            carry = chunk.clock or carry  # None: these rows did not move the clock
             yield chunk
     finally:  # now, while the file is still open
         parsed.close()

@@ -70,8 +70,7 @@ class Chunk:
     batch: EncodedBatch | None = None
     problems: list[Problem] = field(default_factory=list)
     position: int | None = None
-    clock: ClockState = None  # where the file's clock stands after these rows
-    clock_moved: bool = False  # whether these rows moved it
+    clock: ClockState = None  # where these rows left the file's clock; None: not moved
     clock_sensitive: bool = False  # whether the clock's state before them mattered
 
 
@@ -117,7 +116,7 @@ def parse_block(block: Block, spec: ImportSpec, clock: ClockState = None) -> Chu
     batch = _parse(lines, block.columns, wall_clock, spec)
     chunk = _validate(batch, block.columns)
     chunk.position = block.position
-    chunk.clock, chunk.clock_moved = wall_clock.previous, wall_clock.resolved
+    chunk.clock = wall_clock.previous if wall_clock.resolved else None
     chunk.clock_sensitive = wall_clock.depends_on_start
     return chunk
 

@@ -190,6 +190,16 @@ def test_a_repeated_dst_hour_is_read_in_file_order(database_url, db, jobs, chunk
     assert [r[7] for r in rows(db)] == [310, 280, 295, 301, 276, 268, 255, 240, 233]
 
 
+def test_a_blank_block_inside_a_repeated_dst_hour_keeps_the_file_order(tmp_path, database_url, db):
+    lines = (FIXTURES / "BTCUSD_M30_202311050700_202311051000.csv").read_text().splitlines()
+    path = tmp_path / "BTCUSD_M30_202311050700_202311051000.csv"
+    path.write_text("\n".join([*lines[:5], "", *lines[5:]]) + "\n")  # a blank line after 08:30
+    result = run(path, "--tz", "NY+7", "--jobs", "2", "--chunk-size", "1", url=database_url)
+    assert result.exit_code == 0, result.output
+    times = [r[2] for r in rows(db)]
+    assert times == [utc(2023, 11, 5, 4) + timedelta(minutes=30 * i) for i in range(9)]
+
+
 def test_a_time_skipped_by_dst_is_an_invalid_row(tmp_path, database_url, db):
     path = tmp_path / "BTCUSD_H1_202303120800_202303121000.csv"
     path.write_text(HEADER + "".join(
