@@ -36,7 +36,6 @@ from candlesvc.writer import CandleWriter, OnConflict, WriteResult
 STDIN = "-"
 PARALLEL_BYTES = 8 << 20  # files at least this large are parsed by one worker process per core
 MAX_AUTO_JOBS = 8  # worker processes chosen by default at most: blocks in flight cost memory
-GC_THRESHOLDS = (50_000, 20, 100)  # rows are many, short-lived and acyclic: collect less often
 Item = TypeVar("Item")
 
 
@@ -189,8 +188,17 @@ def _in_workers(
 def _start_worker() -> None:
     """Leave Ctrl-C to the main process, and collect garbage less often."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    collect_less()
+
+
+def collect_less() -> None:
+    """Run the garbage collector less often: rows are many, short-lived and acyclic.
+
+    Freezing what is loaded so far (modules, schemas) keeps full collections short; with
+    the default thresholds they cost about a fifth of the parsing time.
+    """
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _open_binary(name: str) -> AbstractContextManager[BinaryIO]:
