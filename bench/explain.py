@@ -14,7 +14,7 @@ from bench.dbops import copy_rate, encoded_text
 from candlesvc.models import Candle
 from candlesvc.writer import COPY_STAGE, INSERT, STAGE, STAGING, encode
 
-MERGE = INSERT.format(source=sql.Identifier(STAGING))
+MERGE = INSERT.format(source=STAGING)
 STORED = 63_000  # rows already in the table: the middle of a batch-1,000 scenario
 
 

@@ -38,17 +38,16 @@ class OnConflict(StrEnum):
     UPDATE = "update"  # replace a stored bar whose values differ; last occurrence wins
 
 
-STAGING = "candle_staging"  # a new name whenever its shape changes: pooled sessions keep old ones
+STAGING = sql.Identifier("candle_staging")  # renamed with its shape: pooled sessions keep it
 STAGE = sql.SQL(
-    "CREATE TEMP TABLE IF NOT EXISTS candle_staging ("
+    "CREATE TEMP TABLE IF NOT EXISTS {} ("
     " symbol text, timeframe text, ts timestamptz, open numeric, high numeric,"
     " low numeric, close numeric, volume bigint, ord bigint GENERATED ALWAYS AS IDENTITY"
     ") ON COMMIT DELETE ROWS"
-)
+).format(STAGING)
 COPY_STAGE = sql.SQL(
-    "COPY candle_staging (symbol, timeframe, ts, open, high, low, close, volume)"
-    " FROM STDIN (ENCODING 'UTF8')"
-)
+    "COPY {} (symbol, timeframe, ts, open, high, low, close, volume) FROM STDIN (ENCODING 'UTF8')"
+).format(STAGING)
 _ARRAYS = sql.SQL(
     "unnest(%s::text[], %s::text[], %s::timestamptz[], %s::numeric[], %s::numeric[],"
     " %s::numeric[], %s::numeric[], %s::bigint[])"
@@ -154,7 +153,7 @@ class CandleWriter:
             if direct is not None:
                 return direct
             self._stage(batch.lines)
-            return self._merge(batch.size, sql.Identifier(STAGING), [])
+            return self._merge(batch.size, STAGING, [])
 
     def _atomic(self) -> AbstractContextManager[Any]:
         """A transaction of its own on an autocommit connection outside one; else the caller's."""
@@ -206,7 +205,7 @@ class CandleWriter:
         with self._conn.cursor() as cur:
             cur.execute(STAGE)
             if self._staged:
-                cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(STAGING)))
+                cur.execute(sql.SQL("TRUNCATE {}").format(STAGING))
             with cur.copy(COPY_STAGE) as copy:
                 copy.write(lines)
         self._staged = True
@@ -238,14 +237,9 @@ def encode(candles: Sequence[Candle]) -> EncodedBatch:
         f"{c.low!s}\t{c.close!s}\t{c.volume}\n"
         for c, t in zip(candles, times, strict=True)
     ])  # fmt: skip
-    first = candles[0] if candles else None
-    one_series = first is not None and _one_series(candles)
-    return EncodedBatch(
-        text.encode(),
-        times.tobytes(),
-        (first.symbol, first.timeframe) if first is not None and one_series else None,
-        all(a < b for a, b in pairwise(times)),
-    )
+    series = (candles[0].symbol, candles[0].timeframe) if _one_series(candles) else None
+    ascending = all(a < b for a, b in pairwise(times))
+    return EncodedBatch(text.encode(), times.tobytes(), series, ascending)
 
 
 def _utc_text(micros: int) -> str:
@@ -273,7 +267,9 @@ def _pick_lines(lines: bytes, keep: list[bool]) -> bytes:
 
 
 def _one_series(candles: Sequence[Candle]) -> bool:
-    """Whether every candle has the first one's symbol and timeframe."""
+    """Whether every candle has the first one's symbol and timeframe (none: False)."""
+    if not candles:
+        return False
     first = candles[0]
     return all(c.symbol == first.symbol and c.timeframe == first.timeframe for c in candles)
 
