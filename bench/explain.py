@@ -11,7 +11,7 @@ from psycopg import sql
 
 from bench.candles import Bar, bars, copy_chunks, copy_row
 from bench.dbops import copy_rate, encoded_text
-from candlesvc.models import Candle
+from candlesvc.models import CANDLE, Candle
 from candlesvc.writer import COPY_STAGE, INSERT, STAGE, STAGING, encode
 
 MERGE = INSERT.format(source=STAGING)
@@ -49,4 +49,4 @@ def _explained(url: str, batch: list[Bar], title: str) -> str:
 def _candle(bar: Bar) -> Candle:
     """The bar as the model validates it."""
     names = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume")
-    return Candle.model_validate(dict(zip(names, copy_row(bar, "EURUSD"), strict=True)))
+    return CANDLE.validate_python(dict(zip(names, copy_row(bar, "EURUSD"), strict=True)))

@@ -8,7 +8,7 @@ from bench.candles import bars, candle_json
 from bench.figures import percentile
 from bench.loadgen import run_load
 from bench.stack import Stack
-from candlesvc.models import Candle
+from candlesvc.models import CANDLE
 from candlesvc.writer import CandleWriter
 
 COUNT = 2_000
@@ -23,7 +23,7 @@ def http_floor(stack: Stack) -> str:
 
 def writer_floor(url: str) -> str:
     """The writer storing one candle and committing, from one connection: no HTTP."""
-    candles = [Candle.model_validate_json(candle_json(bar, "USDJPY")) for bar in bars(COUNT)]
+    candles = [CANDLE.validate_json(candle_json(bar, "USDJPY")) for bar in bars(COUNT)]
     latencies = []
     with psycopg.connect(url) as conn:
         for candle in candles:

@@ -12,10 +12,12 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    TypeAdapter,
     ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.dataclasses import dataclass
 
 from candlesvc.timezones import SourceZone, parse_zone
 
@@ -29,6 +31,7 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _EPOCH = datetime(1970, 1, 1)
 MAX_SCALE = 20  # digits after the decimal point
 PRICE_LIMIT = Decimal(10) ** 20  # prices stay below 1e20 in absolute value
+_NEGATIVE_LIMIT = -PRICE_LIMIT
 _ISO_TEXT = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 )
@@ -55,24 +58,28 @@ ZONE_CONTEXT = "source_zone"
 UTC_ZONE = parse_zone("UTC")
 
 
-class Candle(BaseModel):
+# A pydantic dataclass rather than a model: building one costs about half as much, and
+# the importer and the bulk endpoint build one per row.
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class Candle:
     """One OHLC bar as an MT5 EA or an exported history file describes it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    symbol: Symbol = Field(examples=["EURUSD", "US Oil", "XAUUSD.pro"])
+    symbol: Annotated[Symbol, Field(examples=["EURUSD", "US Oil", "XAUUSD.pro"])]
     timeframe: TimeframeName
-    timestamp: datetime = Field(
-        description="ISO 8601 with Z or an offset (an exact instant), or broker wall-clock "
-        "time read in source_tz: ISO 8601 without offset, 'YYYY.MM.DD HH:MM[:SS]', "
-        "or integer epoch seconds (MQL5 datetime)",
-        json_schema_extra={"anyOf": [{"type": "string"}, {"type": "integer"}]},
-    )
+    timestamp: Annotated[
+        datetime,
+        Field(
+            description="ISO 8601 with Z or an offset (an exact instant), or broker wall-clock "
+            "time read in source_tz: ISO 8601 without offset, 'YYYY.MM.DD HH:MM[:SS]', "
+            "or integer epoch seconds (MQL5 datetime)",
+            json_schema_extra={"anyOf": [{"type": "string"}, {"type": "integer"}]},
+        ),
+    ]
     open: Price
     high: Price
     low: Price
     close: Price
-    volume: Volume = Field(description="tick volume (or real volume), an integer >= 0")
+    volume: Annotated[Volume, Field(description="tick volume (or real volume), an integer >= 0")]
 
     @field_validator("timestamp", mode="plain")
     @classmethod
@@ -89,13 +96,16 @@ class Candle(BaseModel):
             raise ValueError("low must be <= min(open, close)")
         if high < open_ or high < close:
             raise ValueError("high must be >= max(open, close)")
-        if high >= PRICE_LIMIT or low <= -PRICE_LIMIT:  # every price lies between the two
+        if high >= PRICE_LIMIT or low <= _NEGATIVE_LIMIT:  # every price lies between the two
             raise ValueError("prices must be below 1e20 in absolute value")
         for price in (open_, high, low, close):
             text = str(price)  # short plain text cannot have too many decimal places
             if (len(text) > MAX_SCALE + 2 or "E" in text) and _too_precise(price):
                 raise ValueError(f"prices may have at most {MAX_SCALE} decimal places")
         return self
+
+
+CANDLE = TypeAdapter(Candle)  # one candle, from a dict (validate_python) or JSON
 
 
 def _too_precise(price: Decimal) -> bool:

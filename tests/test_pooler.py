@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +18,7 @@ from flask import Flask
 from typer.testing import CliRunner
 
 from candlesvc.app import create_app
-from candlesvc.models import Candle
+from candlesvc.models import CANDLE, Candle
 from candlesvc.writer import SMALL_BATCH, CandleWriter, OnConflict
 from cli.main import app as cli_app
 from tests.conftest import API_KEY
@@ -73,7 +74,7 @@ def stored(minute: int, version: int = 1) -> tuple[Any, ...]:
 
 def candles(minutes: range, version: int = 1) -> list[Candle]:
     """Validated candles, for calling the writer directly."""
-    return [Candle.model_validate(bar(m, version)) for m in minutes]
+    return [CANDLE.validate_python(bar(m, version)) for m in minutes]
 
 
 def run_clients(jobs: list[Callable[[], object]]) -> None:
@@ -215,7 +216,7 @@ def test_staging_rows_never_outlive_a_transaction_on_a_shared_server(one_server,
 def two_series(minutes: range) -> list[Candle]:
     """The EURUSD bars at `minutes` and one GBPUSD bar: a batch the writer stages."""
     batch = candles(minutes)
-    return [*batch, batch[0].model_copy(update={"symbol": "GBPUSD"})]
+    return [*batch, replace(batch[0], symbol="GBPUSD")]
 
 
 def backend_pid(conn: psycopg.Connection[Any]) -> int:
@@ -259,7 +260,7 @@ def test_prepared_statement_from_another_client_runs_in_place_of_ones_own(bounce
         second.commit()
         first.commit()  # released last, so handed out next
         corrected = candles(range(0, 1), version=2)[0]
-        batch = [corrected, corrected.model_copy(update={"symbol": "GBPUSD"})]
+        batch = [corrected, replace(corrected, symbol="GBPUSD")]
         ignored = CandleWriter(second).write(batch)
         second.commit()
     assert rows(db)[0] == stored(0, 2)  # an ignore write replaced a stored bar

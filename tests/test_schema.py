@@ -2,6 +2,7 @@
 
 import secrets
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,7 +13,7 @@ from psycopg import errors, sql
 from typer.testing import CliRunner
 
 from candlesvc.db import SQL_DIR, apply_migrations
-from candlesvc.models import Candle
+from candlesvc.models import CANDLE, Candle
 from candlesvc.writer import CandleWriter, OnConflict
 from cli.main import app as cli
 from tests.conftest import PG_PASSWORD, db_url
@@ -111,7 +112,7 @@ def ingest_login(db) -> Iterator[str]:
 
 def test_dedicated_ingest_role_writes_through_the_writer(db, database_url, ingest_login):
     url = database_url.replace("candlesvc:", f"{ingest_login}:", 1)
-    candle = Candle.model_validate(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
+    candle = CANDLE.validate_python(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
     with psycopg.connect(url) as conn:
         bypass = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user")
         assert bypass.fetchone() == (False,)
@@ -160,8 +161,8 @@ def test_db_init_on_unreachable_database_is_one_line(pg_cluster):
 
 def test_dedicated_ingest_role_may_correct_bars(db, database_url, ingest_login):
     url = database_url.replace("candlesvc:", f"{ingest_login}:", 1)
-    stored = Candle.model_validate(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
-    corrected = stored.model_copy(update={"close": Decimal("1.19"), "volume": 9})
+    stored = CANDLE.validate_python(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
+    corrected = replace(stored, close=Decimal("1.19"), volume=9)
     with psycopg.connect(url) as conn:
         CandleWriter(conn).write([stored])
         result = CandleWriter(conn, OnConflict.UPDATE).write([corrected])
@@ -208,7 +209,7 @@ def bare_login(db) -> Iterator[tuple[str, Any]]:
 
 def write_as(url: str, role: str, mode: OnConflict, count: int) -> Any:
     candles = [
-        Candle.model_validate(GOOD | {"timestamp": 1_704_153_600 + 60 * i, "volume": count})
+        CANDLE.validate_python(GOOD | {"timestamp": 1_704_153_600 + 60 * i, "volume": count})
         for i in range(count)
     ]
     with psycopg.connect(url.replace("candlesvc:", f"{role}:", 1)) as conn:
@@ -236,7 +237,7 @@ EPOCH_2024 = 1_704_067_200
 def oil_bars(count: int) -> list[Candle]:
     """M1 bars of a symbol outside ASCII."""
     sent = (candle(symbol="Öl Brent", timestamp=EPOCH_2024 + 60 * m) for m in range(count))
-    return [Candle.model_validate(c) for c in sent]
+    return [CANDLE.validate_python(c) for c in sent]
 
 
 def test_a_latin1_database_stores_symbols_exactly(pg_cluster):

@@ -1,6 +1,7 @@
 """The writer on its own: both write paths, duplicates, reuse within a transaction, rollback."""
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -61,7 +62,7 @@ def test_rolled_back_transaction_stores_nothing(database_url, db):
 
 
 def test_staging_table_is_empty_after_commit(database_url):
-    two_series = bars(300) + [c.model_copy(update={"symbol": "GBPUSD"}) for c in bars(1)]
+    two_series = bars(300) + [replace(c, symbol="GBPUSD") for c in bars(1)]
     with psycopg.connect(database_url) as conn:
         CandleWriter(conn).write(two_series)
         conn.commit()
@@ -126,7 +127,7 @@ def test_losing_a_race_to_a_concurrent_writer_falls_back_to_the_merge(database_u
 
 
 def test_a_batch_of_several_series_is_merged(database_url, db):
-    other = [c.model_copy(update={"symbol": "GBPUSD"}) for c in bars(50)]
+    other = [replace(c, symbol="GBPUSD") for c in bars(50)]
     with psycopg.connect(database_url) as conn:
         CandleWriter(conn).write(bars(10))
         result = CandleWriter(conn).write(bars(50) + other)
@@ -135,7 +136,7 @@ def test_a_batch_of_several_series_is_merged(database_url, db):
 
 
 def test_autocommit_connection_writes_every_path_whole(database_url, db):
-    other = [c.model_copy(update={"symbol": "GBPUSD"}) for c in bars(100)]
+    other = [replace(c, symbol="GBPUSD") for c in bars(100)]
     with psycopg.connect(database_url, autocommit=True) as conn:
         writer = CandleWriter(conn)
         results = [writer.write(batch) for batch in (bars(1), bars(200), bars(100) + other)]
