@@ -14,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -159,12 +160,16 @@ def _here(blocks: Iterable[Block], spec: ImportSpec) -> Generator[tuple[Block, C
 def _in_workers(
     blocks: Iterable[Block], spec: ImportSpec, jobs: int
 ) -> Generator[tuple[Block, Chunk], None, None]:
-    """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["candlesvc.histrows"])
-    try:
-        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker)
-    except OSError:  # no process pool here (a read-only /dev/shm): parse in this process
+    """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order.
+
+    The first block is parsed here while the worker processes start.
+    """
+    blocks = iter(blocks)
+    pool = _start_pool(jobs)
+    first = next(blocks, None)
+    if first is not None:
+        yield first, parse_block(first, spec)
+    if pool is None:  # no process pool here (a read-only /dev/shm): parse in this process
         yield from _here(blocks, spec)
         return
     pending: deque[tuple[Block, Future[Chunk]]] = deque()
@@ -183,6 +188,17 @@ def _in_workers(
         ) from None
     finally:
         pool.shutdown(cancel_futures=True)
+
+
+def _start_pool(jobs: int) -> ProcessPoolExecutor | None:
+    """A pool of `jobs` worker processes, their fork server already starting; None if refused."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["candlesvc.histrows"])
+    try:
+        forkserver.ensure_running()  # it loads the parsing code meanwhile
+        return ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker)
+    except OSError:
+        return None
 
 
 def _start_worker() -> None:
