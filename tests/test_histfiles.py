@@ -3,15 +3,18 @@
 import codecs
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from candlesvc import histrows
 from candlesvc.histclock import WallClock
 from candlesvc.histfiles import FormatError, NameHints, detect_layout, hints_from_name, open_text
 from candlesvc.histimport import read_chunks
-from candlesvc.histrows import ImportSpec
+from candlesvc.histrows import ImportSpec, parse_block, read_blocks
 from candlesvc.timezones import parse_zone, wall_to_utc
 
+FIXTURES = Path(__file__).parent / "fixtures"
 HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"
 
 
@@ -161,3 +164,27 @@ def test_a_row_with_several_faults_counts_once_and_blank_lines_not_at_all():
     data = f"{HEADER}\n\n2023.01.32\t00:00:00\t1.1\t1.2\t1.0\t1.1\tx\t0\t0\n\n".encode()
     [chunk] = read_chunks(io.BytesIO(data), ImportSpec("EURUSD", "M1", parse_zone("UTC")), 1)
     assert (chunk.rows, chunk.invalid, [p.line for p in chunk.problems]) == (1, 1, [3])
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.csv")), ids=lambda path: path.name)
+def test_valid_blocks_are_read_at_once_exactly_as_row_by_row(path, monkeypatch):
+    hints = hints_from_name(path.name)
+    spec = ImportSpec(hints.symbol or "", hints.timeframe or "", parse_zone("UTC"), chunk_size=7)
+    assert_read_at_once_as_row_by_row(path.read_bytes(), spec, monkeypatch)
+
+
+def test_a_price_the_model_reads_itself_is_read_at_once_too(monkeypatch):
+    rows = [
+        "2024.01.02\t10:00\t1.5E0\t2\t1\t1.5\t3\t0\t0",
+        "2024.01.02\t10:01\t1\t2\t1\t1\t4\t0\t0",
+    ]
+    data = "\n".join([HEADER, *rows, ""]).encode()
+    assert_read_at_once_as_row_by_row(data, ImportSpec("X", "M1", parse_zone("UTC")), monkeypatch)
+
+
+def assert_read_at_once_as_row_by_row(data: bytes, spec: ImportSpec, monkeypatch) -> None:
+    blocks = list(read_blocks(io.BytesIO(data), spec))
+    assert all(histrows._read_at_once(block, spec) is not None for block in blocks)
+    at_once = [parse_block(block, spec) for block in blocks]
+    monkeypatch.setattr(histrows, "_read_at_once", lambda block, spec: None)
+    assert at_once == [parse_block(block, spec) for block in blocks]
