@@ -2,6 +2,7 @@
 
 import re
 from contextlib import suppress
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
@@ -13,7 +14,6 @@ from pydantic import (
     StrictInt,
     StringConstraints,
     TypeAdapter,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -54,8 +54,10 @@ TimeframeName = Annotated[
     Field(description=f"MT5 timeframe, one of {', '.join(TIMEFRAMES)}; lower case is accepted"),
 ]
 Volume = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
-ZONE_CONTEXT = "source_zone"
 UTC_ZONE = parse_zone("UTC")
+# The zone naive timestamps are read in, set around a validation: a validator taking
+# pydantic's context instead costs about 0.4 µs more per candle.
+_SOURCE_ZONE: ContextVar[SourceZone] = ContextVar("source_zone", default=UTC_ZONE)
 
 
 # A pydantic dataclass rather than a model: building one costs about half as much, and
@@ -83,11 +85,10 @@ class Candle:
 
     @field_validator("timestamp", mode="plain")
     @classmethod
-    def _timestamp(cls, value: Any, info: ValidationInfo) -> datetime:
+    def _timestamp(cls, value: Any) -> datetime:
         if type(value) is datetime and value.tzinfo is UTC and EARLIEST <= value < LATEST:
             return value  # the importer's form, already valid: skip the general path
-        zone = (info.context or {}).get(ZONE_CONTEXT) or UTC_ZONE
-        return parse_timestamp(value, zone)
+        return parse_timestamp(value, _SOURCE_ZONE.get())
 
     @model_validator(mode="after")
     def _prices(self) -> "Candle":
@@ -196,4 +197,8 @@ def validate_batch(data: Any, default_zone: SourceZone) -> CandleBatch:
     if isinstance(data, dict) and isinstance(data.get("source_tz"), str):
         with suppress(ValueError):  # an invalid source_tz is reported by the model itself
             zone = parse_zone(data["source_tz"])
-    return CandleBatch.model_validate(data, context={ZONE_CONTEXT: zone})
+    token = _SOURCE_ZONE.set(zone)
+    try:
+        return CandleBatch.model_validate(data)
+    finally:
+        _SOURCE_ZONE.reset(token)
