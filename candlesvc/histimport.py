@@ -14,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -32,7 +33,7 @@ from candlesvc.histrows import (
     parse_block,
     read_blocks,
 )
-from candlesvc.writer import CandleWriter, OnConflict, WriteResult
+from candlesvc.writer import CandleWriter, EncodedBatch, OnConflict, WriteResult
 
 STDIN = "-"
 PARALLEL_BYTES = 8 << 20  # files at least this large are parsed by one worker process per core
@@ -100,6 +101,17 @@ class FileReport:
         self.duplicates += result.duplicates
 
 
+@dataclass
+class LinesWanted:
+    """Whether blocks parsed from now on need COPY lines; the writing of chunks sets it.
+
+    Once a chunk was all stored already, the next blocks are parsed without lines: a
+    re-imported file is only counted. A block that then has new rows is parsed again.
+    """
+
+    wanted: bool = True
+
+
 OnChunk = Callable[[FileReport, Chunk], None]
 
 
@@ -115,12 +127,13 @@ def import_file(
     started = time.perf_counter()
     try:
         with _open_binary(plan.name) as binary:
-            chunks = _read_ahead(read_chunks(binary, plan.spec, plan.workers()))
+            lines = LinesWanted(wanted=database_url is not None)
+            chunks = _read_ahead(read_chunks(binary, plan.spec, plan.workers(), lines))
             try:
                 if database_url is None:
                     _count(chunks, report, on_chunk)
                 else:
-                    _store(database_url, chunks, report, atomic, on_chunk, plan.on_conflict)
+                    _store(database_url, chunks, report, atomic, on_chunk, plan.on_conflict, lines)
             finally:
                 chunks.close()
     except FormatError as error:
@@ -130,20 +143,24 @@ def import_file(
     return report
 
 
-def read_chunks(binary: BinaryIO, spec: ImportSpec, jobs: int) -> Generator[Chunk, None, None]:
+def read_chunks(
+    binary: BinaryIO, spec: ImportSpec, jobs: int, lines: LinesWanted | None = None
+) -> Generator[Chunk, None, None]:
     """The file's chunks in file order, parsed here (jobs=1) or by worker processes.
 
     A block is parsed without knowing where the file's clock stood before it; in the
     rare case that mattered (it starts inside an hour a DST change repeats), it is
-    parsed again once that is known.
+    parsed again once that is known. Each chunk can parse its block again, with lines.
     """
     carry: ClockState = None
     blocks = read_blocks(binary, spec)
-    parsed = _in_workers(blocks, spec, jobs) if jobs > 1 else _here(blocks, spec)
+    wanted = lines or LinesWanted()
+    parsed = _in_workers(blocks, spec, jobs, wanted) if jobs > 1 else _here(blocks, spec, wanted)
     try:
         for block, chunk in parsed:
             if chunk.clock_sensitive and carry is not None:
                 chunk = parse_block(block, spec, carry)
+            chunk.reread = partial(parse_block, block, spec, carry)
             carry = chunk.clock or carry  # None: these rows did not move the clock
             yield chunk
     finally:  # now, while the file is still open
@@ -151,14 +168,16 @@ def read_chunks(binary: BinaryIO, spec: ImportSpec, jobs: int) -> Generator[Chun
         blocks.close()
 
 
-def _here(blocks: Iterable[Block], spec: ImportSpec) -> Generator[tuple[Block, Chunk], None, None]:
+def _here(
+    blocks: Iterable[Block], spec: ImportSpec, lines: LinesWanted
+) -> Generator[tuple[Block, Chunk], None, None]:
     """Parse the blocks in this process."""
     for block in blocks:
-        yield block, parse_block(block, spec)
+        yield block, parse_block(block, spec, lines=lines.wanted)
 
 
 def _in_workers(
-    blocks: Iterable[Block], spec: ImportSpec, jobs: int
+    blocks: Iterable[Block], spec: ImportSpec, jobs: int, lines: LinesWanted
 ) -> Generator[tuple[Block, Chunk], None, None]:
     """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order.
 
@@ -168,14 +187,14 @@ def _in_workers(
     pool = _start_pool(jobs)
     first = next(blocks, None)
     if first is not None:
-        yield first, parse_block(first, spec)
+        yield first, parse_block(first, spec, lines=lines.wanted)
     if pool is None:  # no process pool here (a read-only /dev/shm): parse in this process
-        yield from _here(blocks, spec)
+        yield from _here(blocks, spec, lines)
         return
     pending: deque[tuple[Block, Future[Chunk]]] = deque()
     try:
         for block in blocks:
-            pending.append((block, pool.submit(parse_block, block, spec)))
+            pending.append((block, pool.submit(parse_block, block, spec, None, lines.wanted)))
             if len(pending) > 2 * jobs:
                 done, future = pending.popleft()
                 yield done, future.result()
@@ -246,6 +265,7 @@ def _store(
     atomic: bool,
     on_chunk: OnChunk,
     on_conflict: OnConflict,
+    lines: LinesWanted,
 ) -> None:
     """Write the file's chunks on one connection; after an invalid row, only count.
 
@@ -258,7 +278,10 @@ def _store(
         raise ImportAbortedError(f"database unreachable: {_first_line(error)}") from None
     try:
         with conn:
-            _write_chunks(conn, chunks, report, atomic, on_chunk, CandleWriter(conn, on_conflict))
+            writer = CandleWriter(conn, on_conflict)
+            _write_chunks(
+                conn, chunks, report, atomic, on_chunk, _Writes(writer, on_conflict, lines)
+            )
     except psycopg.Error as error:
         outcome = "nothing from it was stored" if atomic else "chunks committed before are kept"
         raise ImportAbortedError(
@@ -273,7 +296,7 @@ def _write_chunks(
     report: FileReport,
     atomic: bool,
     on_chunk: OnChunk,
-    writer: CandleWriter,
+    writes: "_Writes",
 ) -> None:
     """All chunks in one transaction (atomic) or one each; stop at the first invalid row."""
     with conn.transaction() if atomic else nullcontext():
@@ -287,8 +310,28 @@ def _write_chunks(
                 return
             with nullcontext() if atomic else conn.transaction():
                 if chunk.batch is not None:
-                    report.stored(writer.write_encoded(chunk.batch))
+                    report.stored(writes.store(chunk, chunk.batch))
             on_chunk(report, chunk)
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """Stores chunks with the writer, and tells the parsing which chunks need lines."""
+
+    writer: CandleWriter
+    on_conflict: OnConflict
+    lines: LinesWanted
+
+    def store(self, chunk: Chunk, batch: EncodedBatch) -> WriteResult:
+        """Write the chunk's candles, or count them if all stored; parse again if lines lack."""
+        result = None if batch.lines is not None else self.writer.count_stored(batch)
+        if result is None:
+            if batch.lines is None and chunk.reread is not None:
+                batch = chunk.reread().batch or batch
+            result = self.writer.write_encoded(batch)
+        all_stored = result.duplicates == result.received  # update mode: always write
+        self.lines.wanted = self.on_conflict is OnConflict.UPDATE or not all_stored
+        return result
 
 
 def _first_line(error: Exception) -> str:

@@ -6,7 +6,7 @@ it validates each row with the shared model and encodes the candles for the writ
 
 import itertools
 import re
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from io import TextIOWrapper
@@ -75,6 +75,7 @@ class Chunk:
     position: int | None = None
     clock: ClockState = None  # where these rows left the file's clock; None: not moved
     clock_sensitive: bool = False  # whether the clock's state before them mattered
+    reread: Callable[[], "Chunk"] | None = None  # the rows parsed again, with COPY lines
 
 
 @dataclass(frozen=True)
@@ -112,20 +113,26 @@ def _blocks(text: TextIOWrapper, spec: ImportSpec, binary: BinaryIO) -> Iterator
         start, pending = start + len(pending), []
 
 
-def parse_block(block: Block, spec: ImportSpec, clock: ClockState = None) -> Chunk:
-    """Parse and validate a block's rows, starting from the file's clock state given."""
+def parse_block(
+    block: Block, spec: ImportSpec, clock: ClockState = None, lines: bool = True
+) -> Chunk:
+    """Parse and validate a block's rows, starting from the file's clock state given.
+
+    Without lines, the chunk's batch has only the candles' times: enough to count rows
+    already stored, or to validate a file without writing it.
+    """
     candles = _read_at_once(block, spec)
     if candles is not None:
-        return Chunk(rows=len(candles), batch=encode(candles), position=block.position)
-    return _read_row_by_row(block, spec, clock)
+        return Chunk(rows=len(candles), batch=encode(candles, lines), position=block.position)
+    return _read_row_by_row(block, spec, clock, lines)
 
 
-def _read_row_by_row(block: Block, spec: ImportSpec, clock: ClockState) -> Chunk:
+def _read_row_by_row(block: Block, spec: ImportSpec, clock: ClockState, lines: bool) -> Chunk:
     """Parse and validate a block's rows one at a time, saying which are invalid and why."""
     wall_clock = WallClock(spec.zone, clock)
-    lines = enumerate(block.lines, block.start)
-    batch = _parse(lines, block.columns, wall_clock, spec)
-    chunk = _validate(batch, block.columns)
+    numbered = enumerate(block.lines, block.start)
+    batch = _parse(numbered, block.columns, wall_clock, spec)
+    chunk = _validate(batch, block.columns, lines)
     chunk.position = block.position
     chunk.clock = wall_clock.previous if wall_clock.resolved else None
     chunk.clock_sensitive = wall_clock.depends_on_start
@@ -234,7 +241,7 @@ def _stamp_column(columns: Columns, fields: list[str], clock: WallClock) -> str:
     return columns.layout.label(columns.time)
 
 
-def _validate(batch: _Batch, columns: Columns) -> Chunk:
+def _validate(batch: _Batch, columns: Columns, lines: bool) -> Chunk:
     """Build the batch's candles with the shared model, or say which rows it refuses."""
     chunk = Chunk(rows=len(batch.lines) + batch.invalid, invalid=batch.invalid)
     try:
@@ -242,7 +249,7 @@ def _validate(batch: _Batch, columns: Columns) -> Chunk:
     except ValidationError as error:
         candles = []
         chunk.invalid += _add_model_problems(error, batch, columns)
-    chunk.batch = None if chunk.invalid or not candles else encode(candles)
+    chunk.batch = None if chunk.invalid or not candles else encode(candles, lines)
     chunk.problems = sorted(batch.problems, key=lambda p: p.line)[:MAX_PROBLEMS]
     return chunk
 

@@ -56,7 +56,8 @@ _ARRAYS = sql.SQL(
 _STORED_TIMES = sql.SQL(
     "SELECT row_security_active('market_data_candles'), array("
     ' SELECT (extract(epoch FROM "timestamp") * 1000000)::int8 FROM market_data_candles'
-    ' WHERE symbol = %s AND timeframe = %s AND "timestamp" BETWEEN %s AND %s LIMIT %s)'
+    ' WHERE symbol = %s AND timeframe = %s AND "timestamp" BETWEEN %s AND %s'
+    ' ORDER BY "timestamp" LIMIT %s)'
 )
 _COPY_DIRECT = sql.SQL(
     'COPY market_data_candles (symbol, timeframe, "timestamp", open, high, low, close, volume)'
@@ -106,10 +107,14 @@ class WriteResult:
 
 @dataclass(frozen=True)
 class EncodedBatch:
-    """Candles as COPY text lines with their epoch-microsecond times, in batch order."""
+    """Candles as COPY text lines with their epoch-microsecond times, in batch order.
 
-    lines: bytes
-    times: bytes  # array("q"), one per line
+    Without lines (None), the batch can only be counted as already stored: see
+    `CandleWriter.count_stored`.
+    """
+
+    lines: bytes | None
+    times: bytes  # array("q"), one per candle
     series: tuple[str, str] | None  # (symbol, timeframe) when every candle shares them
     ascending: bool  # times strictly increasing
 
@@ -148,36 +153,65 @@ class CandleWriter:
         """Write a batch made by `encode`, all or nothing; return the counts."""
         if not batch.size:
             return NOTHING
+        if batch.lines is None:
+            raise ValueError("a batch without lines can only be counted as stored")
         with self._atomic():
-            direct = self._copy_new_keys(batch) if batch.series and batch.ascending else None
-            if direct is not None:
-                return direct
+            if batch.series and batch.ascending:
+                direct = self._copy_new_keys(batch.series, batch.lines, array("q", batch.times))
+                if direct is not None:
+                    return direct
             self._stage(batch.lines)
             return self._merge(batch.size, STAGING, [])
+
+    def count_stored(self, batch: EncodedBatch) -> WriteResult | None:
+        """The counts of a batch whose keys are all stored already; None if any is not.
+
+        It writes nothing, so it needs no lines; with on_conflict=update it always says
+        None, since a stored bar may differ from the batch's.
+        """
+        if not batch.size:
+            return NOTHING
+        if not (batch.series and batch.ascending) or self._on_conflict is OnConflict.UPDATE:
+            return None
+        times = array("q", batch.times)
+        stored = self._stored_times(batch.series, times)
+        return WriteResult(batch.size, 0) if stored is not None and stored == times else None
+
+    def _stored_times(self, series: tuple[str, str], times: "array[int]") -> "array[int] | None":
+        """The stored times in the batch's span, in order (at most twice the batch's size).
+
+        None when row level security guards the table for this role: then only the
+        merge may write.
+        """
+        span = (_instant(times[0]), _instant(times[-1]))
+        with self._conn.cursor(binary=True) as cur:  # binary: the times load faster
+            probe = cur.execute(_STORED_TIMES, (*series, *span, 2 * len(times))).fetchone()
+        guarded, stored = probe or (True, [])
+        return None if guarded else array("q", stored)
 
     def _atomic(self) -> AbstractContextManager[Any]:
         """A transaction of its own on an autocommit connection outside one; else the caller's."""
         idle = self._conn.info.transaction_status is TransactionStatus.IDLE
         return self._conn.transaction() if self._conn.autocommit and idle else nullcontext()
 
-    def _copy_new_keys(self, batch: EncodedBatch) -> WriteResult | None:
+    def _copy_new_keys(
+        self, series: tuple[str, str], lines: bytes, times: "array[int]"
+    ) -> WriteResult | None:
         """COPY the lines whose keys are not stored; None when the merge must decide."""
-        times = array("q", batch.times)
-        span = (_instant(times[0]), _instant(times[-1]))
+        stored = self._stored_times(series, times)
         most = 2 * len(times)  # a sparse batch over a dense range is left to the merge
-        with self._conn.cursor(binary=True) as cur:  # binary: the times load faster
-            probe = cur.execute(_STORED_TIMES, (*(batch.series or ()), *span, most)).fetchone()
-        guarded, stored = probe or (True, [])
-        if guarded or len(stored) >= most or (stored and self._on_conflict is OnConflict.UPDATE):
+        if stored is None or len(stored) >= most:
             return None
-        lines, known = batch.lines, set(stored)
-        if known.issuperset(times):  # a re-sent batch: nothing to COPY
+        if stored and self._on_conflict is OnConflict.UPDATE:
+            return None
+        if stored == times:  # a re-sent batch: nothing to COPY
             lines = b""
-        elif known:
+        elif stored:
+            known = set(stored)
             lines = _pick_lines(lines, [t not in known for t in times])
         if lines and not self._copy_direct(lines):
             return None
-        return WriteResult(batch.size, lines.count(b"\n"))
+        return WriteResult(len(times), lines.count(b"\n"))
 
     def _copy_direct(self, lines: bytes) -> bool:
         """COPY into the table inside a savepoint; False if a concurrent writer won a key."""
@@ -228,18 +262,23 @@ def _values_insert(rows: int) -> sql.Composed:
     ).format(rows=sql.SQL(", ").join([row] * rows))
 
 
-def encode(candles: Sequence[Candle]) -> EncodedBatch:
-    """The candles as COPY text lines in batch order, with their times."""
+def encode(candles: Sequence[Candle], lines: bool = True) -> EncodedBatch:
+    """The candles as COPY text lines in batch order (if asked), with their times."""
     times = array("q", [(c.timestamp - _EPOCH) // _MICROSECOND for c in candles])
+    series = (candles[0].symbol, candles[0].timeframe) if _one_series(candles) else None
+    ascending = all(a < b for a, b in pairwise(times))
+    text = _copy_text(candles, times).encode() if lines else None
+    return EncodedBatch(text, times.tobytes(), series, ascending)
+
+
+def _copy_text(candles: Sequence[Candle], times: "array[int]") -> str:
+    """The candles as lines of COPY text."""
     escaped = {s: s.replace("\\", "\\\\") for s in {c.symbol for c in candles}}
-    text = "".join([  # !s: str() of a Decimal is several times faster than its format()
+    return "".join([  # !s: str() of a Decimal is several times faster than its format()
         f"{escaped[c.symbol]}\t{c.timeframe}\t{_utc_text(t)}\t{c.open!s}\t{c.high!s}\t"
         f"{c.low!s}\t{c.close!s}\t{c.volume}\n"
         for c, t in zip(candles, times, strict=True)
     ])  # fmt: skip
-    series = (candles[0].symbol, candles[0].timeframe) if _one_series(candles) else None
-    ascending = all(a < b for a, b in pairwise(times))
-    return EncodedBatch(text.encode(), times.tobytes(), series, ascending)
 
 
 def _utc_text(micros: int) -> str:

@@ -117,6 +117,47 @@ def test_reimport_adds_nothing_and_counts_duplicates(database_url, db):
     assert "nothing new: all rows were already stored" in run(M1_FILE, url=database_url).stdout
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_reimport_is_counted_without_encoding_lines(tmp_path, database_url, db, jobs):
+    path = minute_file(tmp_path / "EURUSD_M1_202301020000_202301021039.csv", 640)
+    assert run(path, url=database_url).exit_code == 0
+    before = rows(db)
+    lines: list[bool] = []
+    report = import_file(plan(path, jobs), database_url, on_chunk=record_lines(lines))
+    assert (report.rows, report.added, report.duplicates) == (640, 0, 640)
+    assert rows(db) == before
+    assert lines[0]
+    assert not any(lines[-50:])  # once a chunk was all stored: only the times
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("stored", [range(300), range(100, 640), [*range(200), *range(230, 640)]])
+def test_a_partly_stored_file_adds_exactly_the_rest(tmp_path, database_url, db, jobs, stored):
+    (tmp_path / "full").mkdir()
+    full = minute_file(tmp_path / "full" / "EURUSD_M1_202301020000_202301021039.csv", 640)
+    part = tmp_path / "EURUSD_M1_202301020000_202301021039.csv"
+    text = full.read_text().splitlines(keepends=True)
+    part.write_text("".join([text[0], *(text[1 + i] for i in stored)]))
+    assert run(part, url=database_url).exit_code == 0
+    lines: list[bool] = []
+    report = import_file(plan(full, jobs), database_url, on_chunk=record_lines(lines))
+    assert (report.added, report.duplicates) == (640 - len(stored), len(stored))
+    assert [r[7] for r in rows(db)] == list(range(640))
+    assert not all(lines)  # some blocks were parsed without lines, and parsed again
+
+
+def plan(path: Path, jobs: int) -> FilePlan:
+    """An import of an M1 EURUSD file in chunks of 7 rows."""
+    return FilePlan(
+        str(path), ImportSpec("EURUSD", "M1", parse_zone("UTC"), chunk_size=7), jobs=jobs
+    )
+
+
+def record_lines(seen: list[bool]):
+    """An on-chunk hook noting whether each chunk came with COPY lines."""
+    return lambda report, chunk: seen.append(chunk.batch.lines is not None)
+
+
 @pytest.mark.parametrize("count", [5, 300])  # the writer's array path and its COPY paths
 def test_on_conflict_update_corrects_stored_bars(tmp_path, database_url, db, count):
     name = tmp_path / "EURUSD_M1_202301020000_202301022359.csv"

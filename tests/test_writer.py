@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from candlesvc.models import Candle
-from candlesvc.writer import SMALL_BATCH, CandleWriter, OnConflict
+from candlesvc.writer import SMALL_BATCH, CandleWriter, OnConflict, WriteResult, encode
 from tests.helpers import rows
 
 START = datetime(2024, 1, 2, tzinfo=UTC)
@@ -173,3 +173,17 @@ def test_a_sparse_batch_over_a_dense_stored_range_is_counted_right(database_url,
         result = CandleWriter(conn).write(bars(1) + bars(SMALL_BATCH, 1000))  # 300 stored between
     assert (result.added, result.duplicates) == (SMALL_BATCH, 1)
     assert len(rows(db)) == 300 + SMALL_BATCH
+
+
+def test_a_batch_without_lines_is_counted_only_when_all_its_keys_are_stored(database_url, db):
+    with psycopg.connect(database_url) as conn:
+        CandleWriter(conn).write(bars(300))
+        writer = CandleWriter(conn)
+        stored = writer.count_stored(encode(bars(200, 50), lines=False))
+        one_new = writer.count_stored(encode(bars(200, 101), lines=False))
+        unordered = writer.count_stored(encode(bars(100, 100) + bars(100), lines=False))
+        updating = CandleWriter(conn, OnConflict.UPDATE).count_stored(encode(bars(9), lines=False))
+        with pytest.raises(ValueError, match="without lines"):
+            writer.write_encoded(encode(bars(200, 101), lines=False))
+    assert (stored, one_new, unordered, updating) == (WriteResult(200, 0), None, None, None)
+    assert len(rows(db)) == 300
