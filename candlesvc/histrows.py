@@ -4,13 +4,12 @@
 it validates each row with the shared model and encodes the candles for the writer.
 """
 
-import itertools
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from io import TextIOWrapper
-from itertools import repeat
+from itertools import islice, repeat
 from operator import add, itemgetter
 from typing import Any, BinaryIO
 
@@ -106,7 +105,7 @@ def _blocks(text: TextIOWrapper, spec: ImportSpec, binary: BinaryIO) -> Iterator
     columns = Columns.of(layout, spec.volume)
     start, pending = (number + 1, []) if layout.has_header else (number, [first])
     while True:
-        pending += itertools.islice(text, spec.chunk_size - len(pending))
+        pending += islice(text, spec.chunk_size - len(pending))
         if not pending:
             return
         yield Block(columns, start, pending, _tell(binary))
