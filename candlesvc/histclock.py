@@ -3,6 +3,7 @@
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Generic, TypeVar
 
 from candlesvc.timezones import SourceZone, wall_to_utc
@@ -38,21 +39,11 @@ class WallClock:
 
     def __init__(self, zone: SourceZone, previous: ClockState = None) -> None:
         self.zone = zone
-        self.days = Memo(self._start_of_day)
+        self.days = Memo(partial(_start_of_day, zone))  # no bound method: no reference cycle
         self.times = Memo(_time_of_day)
         self.previous = previous
         self.resolved = False  # whether any time went through `resolve`
         self.depends_on_start = False
-
-    def _start_of_day(self, text: str) -> datetime:
-        """The day's UTC start when its offset never changes; its wall midnight otherwise."""
-        midnight = _date(text)
-        try:
-            start, repeat = wall_to_utc(self.zone, midnight)
-            end, repeat_at_end = wall_to_utc(self.zone, midnight + DAY)
-        except ValueError:  # midnight skipped by a DST change: read the day time by time
-            return midnight
-        return start if not repeat and not repeat_at_end and end - start == DAY else midnight
 
     def resolve(self, wall: datetime) -> datetime:
         """The instant of a wall time on a DST-change day; a repeated time is read in file order.
@@ -73,6 +64,17 @@ class WallClock:
             return False
         previous, previous_was_later = self.previous
         return wall <= previous or (previous_was_later and wall - previous < repeat)
+
+
+def _start_of_day(zone: SourceZone, text: str) -> datetime:
+    """The day's UTC start when its offset never changes; its wall midnight otherwise."""
+    midnight = _date(text)
+    try:
+        start, repeat = wall_to_utc(zone, midnight)
+        end, repeat_at_end = wall_to_utc(zone, midnight + DAY)
+    except ValueError:  # midnight skipped by a DST change: read the day time by time
+        return midnight
+    return start if not repeat and not repeat_at_end and end - start == DAY else midnight
 
 
 def _date(text: str) -> datetime:

@@ -1,6 +1,7 @@
 """History-file reading without a database: names, encodings, layouts, broker clocks."""
 
 import codecs
+import gc
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,3 +189,18 @@ def assert_read_at_once_as_row_by_row(data: bytes, spec: ImportSpec, monkeypatch
     at_once = [parse_block(block, spec) for block in blocks]
     monkeypatch.setattr(histrows, "_read_at_once", lambda block, spec: None)
     assert at_once == [parse_block(block, spec) for block in blocks]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Athens"])  # Athens: the DST-change days too
+def test_parsing_leaves_no_garbage_for_the_cycle_collector(zone):
+    # The importer collects garbage rarely; a reference cycle per block would pile up.
+    path = FIXTURES / "EURUSD60.csv"
+    spec = ImportSpec("EURUSD", "H1", parse_zone(zone), chunk_size=5_000)
+    blocks = list(read_blocks(io.BytesIO(path.read_bytes()), spec))  # 13 blocks, 9 years
+    gc.collect()
+    gc.disable()
+    try:
+        cycles = [(parse_block(block, spec), gc.collect())[1] for block in blocks]
+    finally:
+        gc.enable()
+    assert cycles == [0] * len(blocks)
