@@ -3,7 +3,7 @@
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Generic, TypeVar
 
 from candlesvc.timezones import SourceZone, wall_to_utc
@@ -88,6 +88,7 @@ def _date(text: str) -> datetime:
         raise ValueError(f"date {text!r} does not exist") from None
 
 
+@lru_cache(maxsize=1 << 12)  # a file's times of day recur every day
 def _time_of_day(text: str) -> timedelta:
     """Time since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
     match = _TIME.match(text) if text else _TIME.match("00:00")

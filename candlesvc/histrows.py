@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from io import TextIOWrapper
 from itertools import islice, repeat
 from operator import add, itemgetter
@@ -230,7 +231,13 @@ def _parse(
 
 def _prices() -> Memo[Decimal | str]:
     """Price texts read once per block: plain decimals as Decimal, anything else for the model."""
-    return Memo(lambda text: Decimal(text) if _PLAIN_DECIMAL.fullmatch(text) else text)
+    return Memo(_price)
+
+
+@lru_cache(maxsize=1 << 15)  # a file's prices recur from block to block
+def _price(text: str) -> Decimal | str:
+    """A plain decimal as a Decimal; anything else as it is, for the model to judge."""
+    return Decimal(text) if _PLAIN_DECIMAL.fullmatch(text) else text
 
 
 def _stamp_column(columns: Columns, fields: list[str], clock: WallClock) -> str:
