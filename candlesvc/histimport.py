@@ -278,10 +278,8 @@ def _store(
         raise ImportAbortedError(f"database unreachable: {_first_line(error)}") from None
     try:
         with conn:
-            writer = CandleWriter(conn, on_conflict)
-            _write_chunks(
-                conn, chunks, report, atomic, on_chunk, _Writes(writer, on_conflict, lines)
-            )
+            writes = _Writes(CandleWriter(conn, on_conflict), lines)
+            _write_chunks(conn, chunks, report, atomic, on_chunk, writes)
     except psycopg.Error as error:
         outcome = "nothing from it was stored" if atomic else "chunks committed before are kept"
         raise ImportAbortedError(
@@ -319,7 +317,6 @@ class _Writes:
     """Stores chunks with the writer, and tells the parsing which chunks need lines."""
 
     writer: CandleWriter
-    on_conflict: OnConflict
     lines: LinesWanted
 
     def store(self, chunk: Chunk, batch: EncodedBatch) -> WriteResult:
@@ -330,7 +327,7 @@ class _Writes:
                 batch = chunk.reread().batch or batch
             result = self.writer.write_encoded(batch)
         all_stored = result.duplicates == result.received  # update mode: always write
-        self.lines.wanted = self.on_conflict is OnConflict.UPDATE or not all_stored
+        self.lines.wanted = self.writer.on_conflict is OnConflict.UPDATE or not all_stored
         return result
 
 

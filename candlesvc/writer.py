@@ -129,7 +129,7 @@ class CandleWriter:
 
     def __init__(self, conn: Connection[Any], on_conflict: OnConflict = OnConflict.IGNORE):
         self._conn = conn
-        self._on_conflict = on_conflict
+        self.on_conflict = on_conflict
         self._staged = False
 
     def write(self, candles: Sequence[Candle]) -> WriteResult:
@@ -138,7 +138,7 @@ class CandleWriter:
             return NOTHING
         if len(candles) > SMALL_BATCH:
             return self.write_encoded(encode(candles))
-        if self._on_conflict is OnConflict.IGNORE and _one_series(candles):
+        if self.on_conflict is OnConflict.IGNORE and _one_series(candles):
             return self._insert_values(candles)  # one statement: atomic even in autocommit
         return self._merge(len(candles), _ARRAYS, _columns(candles))
 
@@ -171,7 +171,7 @@ class CandleWriter:
         """
         if not batch.size:
             return NOTHING
-        if not (batch.series and batch.ascending) or self._on_conflict is OnConflict.UPDATE:
+        if not (batch.series and batch.ascending) or self.on_conflict is OnConflict.UPDATE:
             return None
         times = array("q", batch.times)
         stored = self._stored_times(batch.series, times)
@@ -202,7 +202,7 @@ class CandleWriter:
         most = 2 * len(times)  # a sparse batch over a dense range is left to the merge
         if stored is None or len(stored) >= most:
             return None
-        if stored and self._on_conflict is OnConflict.UPDATE:
+        if stored and self.on_conflict is OnConflict.UPDATE:
             return None
         if stored == times:  # a re-sent batch: nothing to COPY
             lines = b""
@@ -227,7 +227,7 @@ class CandleWriter:
         return True
 
     def _merge(self, size: int, source: sql.Composable, params: list[Any]) -> WriteResult:
-        upsert = self._on_conflict is OnConflict.UPDATE
+        upsert = self.on_conflict is OnConflict.UPDATE
         with self._conn.cursor() as cur:
             cur.execute((_UPSERT if upsert else INSERT).format(source=source), params)
             if not upsert:
