@@ -1,7 +1,6 @@
 """Import one history file: parse it in worker processes, write its chunks in one transaction."""
 
 import gc
-import multiprocessing
 import os
 import queue
 import signal
@@ -15,7 +14,6 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from functools import partial
-from multiprocessing import forkserver
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -33,6 +31,7 @@ from candlesvc.histrows import (
     parse_block,
     read_blocks,
 )
+from candlesvc.histserver import start_server
 from candlesvc.writer import CandleWriter, EncodedBatch, OnConflict, WriteResult
 
 STDIN = "-"
@@ -211,10 +210,10 @@ def _in_workers(
 
 def _start_pool(jobs: int) -> ProcessPoolExecutor | None:
     """A pool of `jobs` worker processes, their fork server already starting; None if refused."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["candlesvc.histrows"])
+    context = start_server()  # if not yet running, it loads the parsing code meanwhile
+    if context is None:
+        return None
     try:
-        forkserver.ensure_running()  # it loads the parsing code meanwhile
         return ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker)
     except OSError:
         return None

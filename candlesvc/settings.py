@@ -4,8 +4,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from limits import parse_many
-
 from candlesvc.security import MIN_KEY_LENGTH
 from candlesvc.timezones import SourceZone, parse_zone
 
@@ -79,6 +77,8 @@ def _rate_limit(env: Mapping[str, str]) -> dict[str, str | None]:
     storage = env.get("RATE_LIMIT_STORAGE_URI", "").strip()
     if not rate:
         return {"rate_limit": None, "rate_limit_storage": None}
+    from limits import parse_many  # here: the importer loads settings and needs no limits
+
     try:
         parse_many(rate)
     except ValueError:

@@ -2,11 +2,19 @@
 
 Worker processes that parse history files re-import the program's main script when
 they start; this module loads the command line only when it runs, so they start fast.
+For `candlesvc import`, it first starts the workers' fork server, which loads the
+parsing code on another core while this process loads the command line.
 """
+
+import sys
 
 
 def main() -> None:
     """Run the candlesvc command line."""
+    if sys.argv[1:2] == ["import"] and "--help" not in sys.argv:
+        from candlesvc.histserver import start_server
+
+        start_server()
     from cli.main import app
 
     app()
