@@ -16,6 +16,7 @@ class Config:
     churn_clients: int = 4
     churn_budget_s: float = 240.0  # the churn stops early rather than overrun this
     backfill_rows: int = 1_000_000
+    backfill_rounds: int = 3  # rounds of \copy, import, import again
     rss_rows: int = 5_000_000
     workers: int | None = None  # gunicorn WEB_CONCURRENCY; None: as deployed
     threads: int | None = None  # GUNICORN_THREADS; None: as deployed
@@ -30,5 +31,6 @@ QUICK = replace(
     churn=2_000,
     churn_budget_s=30.0,
     backfill_rows=20_000,
+    backfill_rounds=1,
     rss_rows=100_000,
 )

@@ -14,6 +14,7 @@ class Figure:
     value: float | None
     unit: str = "candles/s"
     ratio: float | None = None
+    paired: float | None = None  # median ratio to a reference measured in the same rounds
     p50_ms: float | None = None
     p99_ms: float | None = None
     max_ms: float | None = None

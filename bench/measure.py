@@ -30,7 +30,8 @@ def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]
         *limit.figures(), *bulk, *singles,
         catalog_figure("catalog_bulk", "bulk", start, after_bulk, bulk_requests(bulk), False),
         catalog_figure("catalog", "single-candle", after_bulk, after_singles, singles_sent, True),
-        *backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows),
+        *backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows,
+                          config.backfill_rounds),
     ]  # fmt: skip
     apply_limit(figures, limit.best)
     judge(figures)

@@ -8,7 +8,8 @@ from bench.figures import Figure
 
 def notes(config: Config, results: dict[str, Any], figures: list[Figure]) -> list[str]:
     """What each figure means and how it was taken, with this run's counts."""
-    found = [*_method(config, results), *_service(config, results, figures)]
+    found = [*_method(config, results), _backfill(config, figures),
+             *_service(config, results, figures)]  # fmt: skip
     if config.rows < Config().rows:
         found.append("This was a --quick smoke run: its figures are not meaningful.")
     return found
@@ -23,10 +24,21 @@ def _method(config: Config, results: dict[str, Any]) -> list[str]:
         f"scenarios, one after); psycopg `write_row` of typed tuples, {_rates(runs['typed'])}.",
         "Each new-rows scenario starts from an empty table (TRUNCATE, CHECKPOINT); the re-send "
         "repeats the very same requests, so every candle is a duplicate.",
-        "Backfill: `candlesvc import` of a generated MT5 M1 export against `psql \\copy` of "
-        "the same rows as plain CSV; peak RSS summed over the importer and its worker "
-        "processes (sampled from /proc every 0.1 s).",
     ]
+
+
+def _backfill(config: Config, figures: list[Figure]) -> str:
+    by_key = {f.key: f for f in figures}
+    imports = [by_key[key] for key in ("import_new", "import_again") if key in by_key]
+    rounds = "; ".join(f"{f.scenario}: {f.note}" for f in imports if f.paired is not None)
+    runs = "1 round" if config.backfill_rounds == 1 else f"{config.backfill_rounds} rounds"
+    return (
+        "Backfill: `candlesvc import` of a generated MT5 M1 export against `psql \\copy` of the "
+        f"same rows as plain CSV, in rounds of \\copy, import, import again ({runs}): an "
+        "import is judged by its median ratio to its own round's \\copy, since this "
+        f"machine's speed drifts between runs. {rounds}. Peak RSS is summed over the "
+        "importer and its worker processes (sampled from /proc every 0.1 s)."
+    )
 
 
 def _service(config: Config, results: dict[str, Any], figures: list[Figure]) -> list[str]:
