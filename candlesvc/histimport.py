@@ -178,15 +178,8 @@ def _here(
 def _in_workers(
     blocks: Iterable[Block], spec: ImportSpec, jobs: int, lines: LinesWanted
 ) -> Generator[tuple[Block, Chunk], None, None]:
-    """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order.
-
-    The first block is parsed here while the worker processes start.
-    """
-    blocks = iter(blocks)
+    """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order."""
     pool = _start_pool(jobs)
-    first = next(blocks, None)
-    if first is not None:
-        yield first, parse_block(first, spec, lines=lines.wanted)
     if pool is None:  # no process pool here (a read-only /dev/shm): parse in this process
         yield from _here(blocks, spec, lines)
         return
