@@ -159,6 +159,20 @@ def test_non_finite_or_non_numeric_prices_are_rejected(price):
     assert problems(open=price)
 
 
+@pytest.mark.parametrize(
+    ("price", "accepted"),
+    [("1." + "0" * 20, True), ("1E-20", True), ("0E-20", True), ("-0.00000000000000000001", True),
+     ("12345678901234567890.1", True), ("1." + "0" * 21, False), ("1E-21", False),
+     ("0E-21", False), ("-0E-25", False), ("12345678901234567890.123456789012345678901", False)],
+)  # fmt: skip
+def test_at_most_20_decimal_places_trailing_zeros_included(price, accepted):
+    four = {"open": price, "high": price, "low": price, "close": price}
+    if accepted:
+        assert valid(**four).close.as_tuple() == Decimal(price).as_tuple()
+    else:
+        assert problems(**four) == [()]
+
+
 def test_low_above_open_or_close_is_rejected():
     assert problems(low=1.12) == [()]
 
