@@ -11,7 +11,7 @@ from decimal import Decimal
 from functools import lru_cache
 from io import TextIOWrapper
 from itertools import islice, repeat
-from operator import add, itemgetter
+from operator import add
 from typing import Any, BinaryIO
 
 from pydantic import TypeAdapter, ValidationError
@@ -80,12 +80,16 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Block:
-    """Consecutive lines of a file, the number of the first, and where they end."""
+    """Consecutive lines of a file as one text, the number of the first, and where they end."""
 
     columns: Columns
     start: int
-    lines: list[str]
+    text: str  # whole lines, each ending in a newline but perhaps the file's last
     position: int | None
+
+    def lines(self) -> list[str]:
+        """The block's lines, without their newlines."""
+        return self.text.removesuffix("\n").split("\n")
 
 
 def read_blocks(binary: BinaryIO, spec: ImportSpec) -> Generator[Block, None, None]:
@@ -109,7 +113,7 @@ def _blocks(text: TextIOWrapper, spec: ImportSpec, binary: BinaryIO) -> Iterator
         pending += islice(text, spec.chunk_size - len(pending))
         if not pending:
             return
-        yield Block(columns, start, pending, _tell(binary))
+        yield Block(columns, start, "".join(pending), _tell(binary))
         start, pending = start + len(pending), []
 
 
@@ -130,7 +134,7 @@ def parse_block(
 def _read_row_by_row(block: Block, spec: ImportSpec, clock: ClockState, lines: bool) -> Chunk:
     """Parse and validate a block's rows one at a time, saying which are invalid and why."""
     wall_clock = WallClock(spec.zone, clock)
-    numbered = enumerate(block.lines, block.start)
+    numbered = enumerate(block.lines(), block.start)
     batch = _parse(numbered, block.columns, wall_clock, spec)
     chunk = _validate(batch, block.columns, lines)
     chunk.position = block.position
@@ -146,24 +150,25 @@ def _read_at_once(block: Block, spec: ImportSpec) -> list[Candle] | None:
     the row-by-row parse explains whatever it refuses. Days with a DST change are read
     row by row, in file order.
     """
-    layout, columns = block.columns.layout, block.columns
-    rows = [line.rstrip("\n").split(layout.separator) for line in block.lines]
-    if set(map(len, rows)) != {len(layout.columns)}:
+    columns, separator = block.columns, block.columns.layout.separator
+    width = len(columns.layout.columns)
+    if set(map(str.count, block.lines(), repeat(separator))) != {width - 1}:
         return None
+    fields = block.text.removesuffix("\n").replace("\n", separator).split(separator)
     clock, prices = WallClock(spec.zone), _prices()
     try:
-        days = list(map(clock.days.__getitem__, map(itemgetter(columns.date), rows)))
+        days = list(map(clock.days.__getitem__, fields[columns.date :: width]))
         if any(day.tzinfo is None for day in clock.days.values()):
             return None
         times = (
             repeat(clock.times[""])
             if columns.time is None
-            else map(clock.times.__getitem__, map(itemgetter(columns.time), rows))
+            else map(clock.times.__getitem__, fields[columns.time :: width])
         )
         open_, high, low, close = (
-            map(prices.__getitem__, map(itemgetter(column), rows)) for column in columns.prices
+            map(prices.__getitem__, fields[column::width]) for column in columns.prices
         )
-        volumes = map(int, map(itemgetter(columns.volume), rows))
+        volumes = map(int, fields[columns.volume :: width])
         values = zip(repeat(spec.symbol), repeat(spec.timeframe), map(add, days, times),
                      open_, high, low, close, volumes)  # fmt: skip
         return _CANDLES.validate_python(list(map(ArgsKwargs, values)))
@@ -203,7 +208,7 @@ def _parse(
     symbol, timeframe = spec.symbol, spec.timeframe
     batch = _Batch()
     for number, line in lines:
-        fields = line.rstrip("\n").split(separator)
+        fields = line.split(separator)
         if len(fields) != width:
             if line.strip():
                 batch.reject(number, "row", f"expected {width} columns, found {len(fields)}")
