@@ -151,10 +151,12 @@ def _read_at_once(block: Block, spec: ImportSpec) -> list[Candle] | None:
     row by row, in file order.
     """
     columns, separator = block.columns, block.columns.layout.separator
-    width = len(columns.layout.columns)
-    if set(map(str.count, block.lines(), repeat(separator))) != {width - 1}:
+    width, text = len(columns.layout.columns), block.text.removesuffix("\n")
+    fields = text.replace("\n", separator).split(separator)
+    # Rows too long and too short in balance would pass this count, but would shift the
+    # rows between them, so that another column's text lands in the date column: refused.
+    if len(fields) != width * (text.count("\n") + 1):
         return None
-    fields = block.text.removesuffix("\n").replace("\n", separator).split(separator)
     clock, prices = WallClock(spec.zone), _prices()
     try:
         days = list(map(clock.days.__getitem__, fields[columns.date :: width]))

@@ -167,6 +167,17 @@ def test_a_row_with_several_faults_counts_once_and_blank_lines_not_at_all():
     assert (chunk.rows, chunk.invalid, [p.line for p in chunk.problems]) == (1, 1, [3])
 
 
+@pytest.mark.parametrize(("short", "long"), [(2, 5), (5, 2), (3, 4), (0, 6)])
+def test_rows_too_short_and_too_long_in_balance_are_each_refused(short, long):
+    rows = [f"2023.01.02\t00:{m:02}:00\t1.1\t1.2\t1.0\t1.1\t{m}\t0\t0" for m in range(7)]
+    rows[short] = rows[short].removesuffix("\t0")
+    rows[long] += "\t0"
+    data = "\n".join([HEADER, *rows]).encode()
+    [chunk] = read_chunks(io.BytesIO(data), ImportSpec("EURUSD", "M1", parse_zone("UTC")), 1)
+    assert (chunk.rows, chunk.invalid, chunk.batch) == (7, 2, None)
+    assert sorted(p.line for p in chunk.problems) == sorted([short + 2, long + 2])
+
+
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.csv")), ids=lambda path: path.name)
 def test_valid_blocks_are_read_at_once_exactly_as_row_by_row(path, monkeypatch):
     hints = hints_from_name(path.name)
