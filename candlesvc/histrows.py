@@ -24,6 +24,7 @@ from candlesvc.timezones import SourceZone
 from candlesvc.writer import EncodedBatch, encode
 
 MAX_PROBLEMS = 10
+FIRST_BLOCK = 1_000  # lines; the first blocks grow from this to the chunk size
 _CANDLES = TypeAdapter(list[Candle])
 _SYMBOL = TypeAdapter(Symbol)
 _TIMEFRAME = TypeAdapter(TimeframeName)
@@ -109,12 +110,21 @@ def _blocks(text: TextIOWrapper, spec: ImportSpec, binary: BinaryIO) -> Iterator
     layout = detect_layout(first)
     columns = Columns.of(layout, spec.volume)
     start, pending = (number + 1, []) if layout.has_header else (number, [first])
-    while True:
-        pending += islice(text, spec.chunk_size - len(pending))
+    for size in _block_sizes(spec.chunk_size):
+        pending += islice(text, size - len(pending))
         if not pending:
             return
         yield Block(columns, start, "".join(pending), _tell(binary))
         start, pending = start + len(pending), []
+
+
+def _block_sizes(chunk_size: int) -> Iterator[int]:
+    """Lines per block: FIRST_BLOCK, doubling up to chunk_size, so that writing starts early."""
+    size = FIRST_BLOCK
+    while size < chunk_size:
+        yield size
+        size *= 2
+    yield from repeat(chunk_size)
 
 
 def parse_block(

@@ -155,6 +155,17 @@ def test_chunks_keep_their_size_and_problems_their_lines(jobs):
     assert last.lines.endswith(b"EURUSD\tM1\t2023-01-02 00:24:00+00\t1.1\t1.2\t1.0\t1.1\t24\n")
 
 
+def test_the_first_blocks_grow_to_the_chunk_size():
+    start = datetime(2023, 1, 2)
+    rows = [f"{start + timedelta(minutes=m):%Y.%m.%d\t%H:%M}:00\t1.1\t1.2\t1.0\t1.1\t{m}\t0\t0"
+            for m in range(12_000)]  # fmt: skip
+    data = "\n".join([HEADER, *rows, ""]).encode()
+    spec = ImportSpec("EURUSD", "M1", parse_zone("UTC"), chunk_size=4_000)
+    chunks = list(read_chunks(io.BytesIO(data), spec, 1))
+    assert [(c.rows, c.batch and c.batch.size) for c in chunks] == [
+        (1_000, 1_000), (2_000, 2_000), (4_000, 4_000), (4_000, 4_000), (1_000, 1_000)]  # fmt: skip
+
+
 @pytest.mark.parametrize(("symbol", "timeframe"), [(" EURUSD", "M1"), ("EURUSD", "M7"), ("", "H1")])
 def test_symbol_and_timeframe_are_checked_once_by_the_model(symbol, timeframe):
     with pytest.raises(ValueError, match=r"invalid symbol|unknown timeframe"):
