@@ -94,7 +94,7 @@ class Block:
 
 
 def read_blocks(binary: BinaryIO, spec: ImportSpec) -> Generator[Block, None, None]:
-    """Detect the file's format and yield its rows in blocks of `spec.chunk_size` lines."""
+    """Detect the file's format and yield its rows in blocks of up to `spec.chunk_size` lines."""
     text = open_text(binary)
     try:
         yield from _blocks(text, spec, binary)
