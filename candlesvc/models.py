@@ -4,7 +4,7 @@ import re
 from contextlib import suppress
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
-from decimal import Clamped, Context, Decimal, Rounded
+from decimal import Clamped, Context, Decimal, Overflow, Rounded
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
@@ -32,10 +32,11 @@ _EPOCH = datetime(1970, 1, 1)
 MAX_SCALE = 20  # digits after the decimal point
 PRICE_LIMIT = Decimal(10) ** 20  # prices stay below 1e20 in absolute value
 _NEGATIVE_LIMIT = -PRICE_LIMIT
-# Rounds to 21 digits with no exponent below -MAX_SCALE (its Etiny): it raises only for a
-# price with more decimal places (Clamped if zero) or more than 21 digits, which the exact
-# check then judges. A quarter of the cost of reading str(price).
-_SCALE_CHECK = Context(prec=MAX_SCALE + 1, Emin=0, traps=[Rounded, Clamped]).plus
+# Rounds to 21 digits with no exponent below -MAX_SCALE (its Etiny) and no adjusted exponent
+# above 19: it raises only for a price with more decimal places (Clamped if zero), of 1e20
+# or more in absolute value (Overflow), or of more than 21 digits; the exact checks then
+# judge it. A quarter of the cost of reading str(price).
+_FAST_CHECK = Context(prec=MAX_SCALE + 1, Emin=0, Emax=19, traps=[Rounded, Clamped, Overflow]).plus
 _ISO_TEXT = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
 )
@@ -101,11 +102,11 @@ class Candle:
             raise ValueError("low must be <= min(open, close)")
         if high < open_ or high < close:
             raise ValueError("high must be >= max(open, close)")
-        if high >= PRICE_LIMIT or low <= _NEGATIVE_LIMIT:  # every price lies between the two
-            raise ValueError("prices must be below 1e20 in absolute value")
         try:
-            _SCALE_CHECK(open_), _SCALE_CHECK(high), _SCALE_CHECK(low), _SCALE_CHECK(close)
-        except (Rounded, Clamped):  # a digit past MAX_SCALE, or just a long price: look closer
+            _FAST_CHECK(open_), _FAST_CHECK(high), _FAST_CHECK(low), _FAST_CHECK(close)
+        except (Rounded, Clamped, Overflow):  # too large, too precise, or just long: look closer
+            if high >= PRICE_LIMIT or low <= _NEGATIVE_LIMIT:  # every price lies between the two
+                raise ValueError("prices must be below 1e20 in absolute value") from None
             if any(map(_too_precise, (open_, high, low, close))):
                 raise ValueError(f"prices may have at most {MAX_SCALE} decimal places") from None
         return self

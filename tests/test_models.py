@@ -218,3 +218,17 @@ def test_wall_clock_inverts_to_utc(zone):
         instant = valid(zone, timestamp=value).timestamp
         assert source.to_utc(source.wall_clock(instant)) == instant
         assert source.wall_clock(instant).strftime("%Y.%m.%d %H:%M") == value
+
+
+@pytest.mark.parametrize(
+    ("price", "accepted"),
+    [("99999999999999999999.9", True), ("9.9E+19", True), ("-1E+19", True), ("0E+25", True),
+     ("1E+20", False), ("-1E+25", False), ("100000000000000000000.0", False),
+     ("-99999999999999999999.999999999999999999999", False)],
+)  # fmt: skip
+def test_prices_stay_below_1e20_in_absolute_value(price, accepted):
+    four = {"open": price, "high": price, "low": price, "close": price}
+    if accepted:
+        assert valid(**four).close.as_tuple() == Decimal(price).as_tuple()
+    else:
+        assert problems(**four) == [()]
