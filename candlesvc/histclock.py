@@ -9,7 +9,6 @@ from typing import Generic, TypeVar
 from candlesvc.timezones import SourceZone, wall_to_utc
 
 DAY = timedelta(days=1)
-_MICROSECOND = timedelta(microseconds=1)
 _DATE = re.compile(r"^(\d{4})[.-](\d\d)[.-](\d\d)$")
 _TIME = re.compile(r"^(\d\d):(\d\d)(?::(\d\d))?$")
 Value = TypeVar("Value")
@@ -17,21 +16,14 @@ ClockState = tuple[datetime, bool] | None  # the last wall time resolved, and it
 
 
 class Memo(dict[str, Value], Generic[Value]):
-    """A dict that computes and keeps the value of each new key; refused keys are not kept.
+    """A dict that computes and keeps the value of each new key; refused keys are not kept."""
 
-    Past `limit` keys, it forgets them all and starts again.
-    """
-
-    def __init__(self, compute: Callable[[str], Value], limit: int = 1 << 20) -> None:
+    def __init__(self, compute: Callable[[str], Value]) -> None:
         super().__init__()
         self._compute = compute
-        self._limit = limit
 
     def __missing__(self, key: str) -> Value:
-        value = self._compute(key)
-        if len(self) >= self._limit:
-            self.clear()
-        self[key] = value
+        value = self[key] = self._compute(key)
         return value
 
 
@@ -97,12 +89,6 @@ def _date(text: str) -> datetime:
 
 
 @lru_cache(maxsize=1 << 12)  # a file's times of day recur every day
-def micros_of_day(text: str) -> int:
-    """Microseconds since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
-    return _time_of_day(text) // _MICROSECOND
-
-
-@lru_cache(maxsize=1 << 12)
 def _time_of_day(text: str) -> timedelta:
     """Time since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
     match = _TIME.match(text) if text else _TIME.match("00:00")

@@ -5,11 +5,10 @@ it validates each row with the shared model and encodes the candles for the writ
 """
 
 import re
-from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from io import TextIOWrapper
 from itertools import islice, repeat
 from operator import add
@@ -18,11 +17,11 @@ from typing import Any, BinaryIO
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ArgsKwargs
 
-from candlesvc.histclock import ClockState, Memo, WallClock, micros_of_day
+from candlesvc.histclock import ClockState, Memo, WallClock
 from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout, open_text
 from candlesvc.models import Candle, Symbol, TimeframeName
 from candlesvc.timezones import SourceZone
-from candlesvc.writer import EncodedBatch, encode, encode_series
+from candlesvc.writer import EncodedBatch, encode
 
 MAX_PROBLEMS = 10
 FIRST_BLOCK = 1_000  # lines; the first blocks grow from this to the chunk size
@@ -30,8 +29,6 @@ _CANDLES = TypeAdapter(list[Candle])
 _SYMBOL = TypeAdapter(Symbol)
 _TIMEFRAME = TypeAdapter(TimeframeName)
 _PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -138,9 +135,9 @@ def parse_block(
     Without lines, the chunk's batch has only the candles' times: enough to count rows
     already stored, or to validate a file without writing it.
     """
-    batch = _read_at_once(block, spec, lines)
-    if batch is not None:
-        return Chunk(rows=batch.size, batch=batch, position=block.position)
+    candles = _read_at_once(block, spec)
+    if candles is not None:
+        return Chunk(rows=len(candles), batch=encode(candles, lines), position=block.position)
     return _read_row_by_row(block, spec, clock, lines)
 
 
@@ -156,79 +153,39 @@ def _read_row_by_row(block: Block, spec: ImportSpec, clock: ClockState, lines: b
     return chunk
 
 
-def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> EncodedBatch | None:
-    """The block's candles, encoded, if all rows are well formed and valid; None: row by row.
+def _read_at_once(block: Block, spec: ImportSpec) -> list[Candle] | None:
+    """The block's candles if every row is well formed and valid; None: read it row by row.
 
     Column by column, with no Python code run per row: most blocks take this path, and
     the row-by-row parse explains whatever it refuses. Days with a DST change are read
     row by row, in file order.
     """
-    fields = _Fields.of(block)
-    if fields is None:
+    columns, separator = block.columns, block.columns.layout.separator
+    width, text = len(columns.layout.columns), block.text.removesuffix("\n")
+    fields = text.replace("\n", separator).split(separator)
+    # Rows too long and too short in balance would pass this count, but would shift the
+    # rows between them, so that another column's text lands in the date column: refused.
+    if len(fields) != width * (text.count("\n") + 1):
         return None
-    clock = WallClock(spec.zone)
+    clock, prices = WallClock(spec.zone), _prices()
     try:
-        volumes = list(map(int, fields.volumes))
-        candles = _check_at_once(fields, volumes, clock, spec)
+        days = list(map(clock.days.__getitem__, fields[columns.date :: width]))
+        if any(day.tzinfo is None for day in clock.days.values()):
+            return None
+        times = (
+            repeat(clock.times[""])
+            if columns.time is None
+            else map(clock.times.__getitem__, fields[columns.time :: width])
+        )
+        open_, high, low, close = (
+            map(prices.__getitem__, fields[column::width]) for column in columns.prices
+        )
+        volumes = map(int, fields[columns.volume :: width])
+        values = zip(repeat(spec.symbol), repeat(spec.timeframe), map(add, days, times),
+                     open_, high, low, close, volumes)  # fmt: skip
+        return _CANDLES.validate_python(list(map(ArgsKwargs, values)))
     except (ValueError, ValidationError):
         return None
-    try:
-        texts = _price_texts(fields.prices) if lines else []
-    except KeyError:  # a price the model read from a text of its own: encode what it made
-        return encode(candles, lines)
-    return encode_series(
-        (spec.symbol, spec.timeframe), _micros(fields, clock), texts, volumes, lines
-    )
-
-
-@dataclass(frozen=True)
-class _Fields:
-    """A block's texts, column by column."""
-
-    dates: list[str]
-    times: list[str]  # all "" in files without a time column
-    prices: list[list[str]]  # open, high, low, close
-    volumes: list[str]
-
-    @classmethod
-    def of(cls, block: Block) -> "_Fields | None":
-        """The block's columns, split at C speed; None if a row has too few or too many fields."""
-        columns, separator = block.columns, block.columns.layout.separator
-        width, text = len(columns.layout.columns), block.text.removesuffix("\n")
-        fields = text.replace("\n", separator).split(separator)
-        # Rows too long and too short in balance would pass this count, but would shift the
-        # rows between them, so that another column's text lands in the date column: refused.
-        if len(fields) != width * (text.count("\n") + 1):
-            return None
-        dates = fields[columns.date :: width]
-        times = [""] * len(dates) if columns.time is None else fields[columns.time :: width]
-        prices = [fields[column::width] for column in columns.prices]
-        return cls(dates, times, prices, fields[columns.volume :: width])
-
-
-def _check_at_once(
-    fields: _Fields, volumes: list[int], clock: WallClock, spec: ImportSpec
-) -> list[Candle]:
-    """The candles, validated by the model; ValueError for a DST-change day or a bad date."""
-    days = list(map(clock.days.__getitem__, fields.dates))
-    if any(day.tzinfo is None for day in clock.days.values()):
-        raise ValueError("a day with a DST change is read row by row")
-    stamps = map(add, days, map(clock.times.__getitem__, fields.times))
-    prices = (map(_PRICES.__getitem__, column) for column in fields.prices)
-    values = zip(repeat(spec.symbol), repeat(spec.timeframe), stamps, *prices, volumes)
-    return _CANDLES.validate_python(list(map(ArgsKwargs, values)))
-
-
-def _micros(fields: _Fields, clock: WallClock) -> "array[int]":
-    """Each row's instant in microseconds since 1970, from its date and time texts."""
-    day_micros = Memo(lambda text: (clock.days[text] - _EPOCH) // _MICROSECOND)
-    days = map(day_micros.__getitem__, fields.dates)
-    return array("q", map(add, days, map(micros_of_day, fields.times)))
-
-
-def _price_texts(prices: list[list[str]]) -> list[list[str]]:
-    """Price columns as the COPY texts of plain decimals; KeyError if one is not plain."""
-    return [list(map(_PRICE_TEXTS.__getitem__, column)) for column in prices]
 
 
 @dataclass
@@ -259,7 +216,7 @@ def _parse(
         columns.layout.separator, len(columns.layout.columns), columns.layout.label)  # fmt: skip
     date, time, (open_, high, low, close), volume = (
         columns.date, columns.time, columns.prices, columns.volume)  # fmt: skip
-    days, times, resolve, prices = clock.days, clock.times, clock.resolve, _PRICES
+    days, times, resolve, prices = clock.days, clock.times, clock.resolve, _prices()
     symbol, timeframe = spec.symbol, spec.timeframe
     batch = _Batch()
     for number, line in lines:
@@ -289,22 +246,15 @@ def _parse(
     return batch
 
 
+def _prices() -> Memo[Decimal | str]:
+    """Price texts read once per block: plain decimals as Decimal, anything else for the model."""
+    return Memo(_price)
+
+
+@lru_cache(maxsize=1 << 15)  # a file's prices recur from block to block
 def _price(text: str) -> Decimal | str:
     """A plain decimal as a Decimal; anything else as it is, for the model to judge."""
     return Decimal(text) if _PLAIN_DECIMAL.fullmatch(text) else text
-
-
-def _price_text(text: str) -> str:
-    """The COPY text of a plain decimal price; KeyError for a text the model reads itself."""
-    price = _PRICES[text]
-    if isinstance(price, str):
-        raise KeyError(text)
-    return str(price)
-
-
-# A file's prices recur from block to block: each text is read once per process.
-_PRICES: Memo[Decimal | str] = Memo(_price, limit=1 << 15)
-_PRICE_TEXTS: Memo[str] = Memo(_price_text, limit=1 << 15)
 
 
 def _stamp_column(columns: Columns, fields: list[str], clock: WallClock) -> str:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from itertools import compress, islice, repeat
-from operator import add, floordiv, lt, mod
+from itertools import compress, pairwise, repeat
+from operator import add, floordiv, mod
 from typing import Any
 
 from psycopg import Connection, sql
@@ -265,58 +265,14 @@ def encode(candles: Sequence[Candle], lines: bool = True) -> EncodedBatch:
     """The candles as COPY text lines in batch order (if asked), with their times."""
     times = array("q", [(c.timestamp - _EPOCH) // _MICROSECOND for c in candles])
     series = (candles[0].symbol, candles[0].timeframe) if _one_series(candles) else None
+    ascending = all(a < b for a, b in pairwise(times))
     text = _copy_text(candles, times).encode() if lines else None
-    return EncodedBatch(text, times.tobytes(), series, _ascending(times))
-
-
-def encode_series(
-    series: tuple[str, str],
-    times: "array[int]",
-    prices: Sequence[Sequence[str]],
-    volumes: Sequence[int],
-    lines: bool = True,
-) -> EncodedBatch:
-    """Candles of one series from their columns: the very batch `encode` makes of them.
-
-    `prices` are the open, high, low and close columns as `str` of each price: a caller
-    reading many candles can make each text once.
-    """
-    text = _series_text(series, times, prices, volumes).encode() if lines else None
-    return EncodedBatch(text, times.tobytes(), series, _ascending(times))
-
-
-def _series_text(
-    series: tuple[str, str],
-    times: "array[int]",
-    prices: Sequence[Sequence[str]],
-    volumes: Sequence[int],
-) -> str:
-    """Lines of COPY text joined column by column, with no Python code run per candle."""
-    if not volumes:
-        return ""
-    symbol, timeframe = series
-    cells = [""] * (7 * len(volumes))  # each row starts with a newline, taken out below
-    cells[0::7] = repeat(f"\n{_escape(symbol)}\t{timeframe}", len(volumes))
-    cells[1::7] = _utc_texts(times)
-    for column, texts in enumerate(prices, 2):
-        cells[column::7] = texts
-    cells[6::7] = map(str, volumes)
-    return "\t".join(cells).replace("\t\n", "\n")[1:] + "\n"  # no field holds a control
-
-
-def _ascending(times: "array[int]") -> bool:
-    """Whether the times increase strictly."""
-    return all(map(lt, times, islice(times, 1, None)))
-
-
-def _escape(symbol: str) -> str:
-    """A symbol as a COPY text field: its backslashes doubled (it holds no control character)."""
-    return symbol.replace("\\", "\\\\")
+    return EncodedBatch(text, times.tobytes(), series, ascending)
 
 
 def _copy_text(candles: Sequence[Candle], times: "array[int]") -> str:
     """The candles as lines of COPY text."""
-    escaped = {s: _escape(s) for s in {c.symbol for c in candles}}
+    escaped = {s: s.replace("\\", "\\\\") for s in {c.symbol for c in candles}}
     return "".join([  # !s: str() of a Decimal is several times faster than its format()
         f"{escaped[c.symbol]}\t{c.timeframe}\t{t}\t{c.open!s}\t{c.high!s}\t"
         f"{c.low!s}\t{c.close!s}\t{c.volume}\n"

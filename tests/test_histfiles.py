@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from candlesvc import histrows
-from candlesvc.histclock import Memo, WallClock
+from candlesvc.histclock import WallClock
 from candlesvc.histfiles import FormatError, NameHints, detect_layout, hints_from_name, open_text
 from candlesvc.histimport import read_chunks
 from candlesvc.histrows import ImportSpec, parse_block, read_blocks
@@ -205,25 +205,12 @@ def test_a_price_the_model_reads_itself_is_read_at_once_too(monkeypatch):
     assert_read_at_once_as_row_by_row(data, ImportSpec("X", "M1", parse_zone("UTC")), monkeypatch)
 
 
-@pytest.mark.parametrize("zone", ["UTC", "+02:00", "Europe/Athens"])
-def test_prices_and_symbols_are_encoded_at_once_exactly_as_row_by_row(zone, monkeypatch):
-    rows = [
-        "2024.03.29\t23:59\t01.50000\t2\t-0.0\t1.5\t3\t0\t0",
-        "2024.03.30\t00:00\t1\t007\t1\t1.00000000000000000000\t4\t0\t0",
-        "2024.03.30\t00:01\t-1.5\t-1.5\t-2.25\t-1.75\t0\t0\t0",
-    ]
-    data = "\n".join([HEADER, *rows, ""]).encode()
-    spec = ImportSpec("A\\B \u00d6l", "m1", parse_zone(zone))
-    assert_read_at_once_as_row_by_row(data, spec, monkeypatch)
-
-
 def assert_read_at_once_as_row_by_row(data: bytes, spec: ImportSpec, monkeypatch) -> None:
     blocks = list(read_blocks(io.BytesIO(data), spec))
     assert all(histrows._read_at_once(block, spec) is not None for block in blocks)
-    both = [(block, lines) for lines in (True, False) for block in blocks]
-    at_once = [parse_block(block, spec, lines=lines) for block, lines in both]
-    monkeypatch.setattr(histrows, "_read_at_once", lambda block, spec, lines: None)
-    assert at_once == [parse_block(block, spec, lines=lines) for block, lines in both]
+    at_once = [parse_block(block, spec) for block in blocks]
+    monkeypatch.setattr(histrows, "_read_at_once", lambda block, spec: None)
+    assert at_once == [parse_block(block, spec) for block in blocks]
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Athens"])  # Athens: the DST-change days too
@@ -239,13 +226,3 @@ def test_parsing_leaves_no_garbage_for_the_cycle_collector(zone):
     finally:
         gc.enable()
     assert cycles == [0] * len(blocks)
-
-
-def test_a_memo_forgets_its_keys_past_its_limit_and_keeps_no_refused_key():
-    memo = Memo(lambda text: int(text) * 2, limit=3)
-    assert [memo[text] for text in "12345"] == [2, 4, 6, 8, 10]
-    assert len(memo) <= 3
-    assert memo["5"] == 10
-    with pytest.raises(ValueError, match="invalid literal"):
-        memo["x"]
-    assert "x" not in memo
