@@ -38,7 +38,7 @@ class Rounds:
 
 
 def backfill_figures(
-    url: str, folder: Path, rows: int, rss_rows: int, rounds: int = 3
+    url: str, folder: Path, rows: int, rss_rows: int, rounds: int = 5
 ) -> list[Figure]:
     """\\copy, import and re-import of `rows`, `rounds` times; peak RSS for both sizes."""
     mt5_path, csv_path = write_exports(folder, rows, with_csv=True)

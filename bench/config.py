@@ -16,7 +16,7 @@ class Config:
     churn_clients: int = 4
     churn_budget_s: float = 240.0  # the churn stops early rather than overrun this
     backfill_rows: int = 1_000_000
-    backfill_rounds: int = 3  # rounds of \copy, import, import again
+    backfill_rounds: int = 5  # rounds of \copy, import, import again: the speed drifts
     rss_rows: int = 5_000_000
     workers: int | None = None  # gunicorn WEB_CONCURRENCY; None: as deployed
     threads: int | None = None  # GUNICORN_THREADS; None: as deployed
