@@ -166,11 +166,7 @@ def test_non_finite_or_non_numeric_prices_are_rejected(price):
      ("0E-21", False), ("-0E-25", False), ("12345678901234567890.123456789012345678901", False)],
 )  # fmt: skip
 def test_at_most_20_decimal_places_trailing_zeros_included(price, accepted):
-    four = {"open": price, "high": price, "low": price, "close": price}
-    if accepted:
-        assert valid(**four).close.as_tuple() == Decimal(price).as_tuple()
-    else:
-        assert problems(**four) == [()]
+    assert_four_prices(price, accepted=accepted)
 
 
 def test_low_above_open_or_close_is_rejected():
@@ -227,6 +223,11 @@ def test_wall_clock_inverts_to_utc(zone):
      ("-99999999999999999999.999999999999999999999", False)],
 )  # fmt: skip
 def test_prices_stay_below_1e20_in_absolute_value(price, accepted):
+    assert_four_prices(price, accepted=accepted)
+
+
+def assert_four_prices(price: str, *, accepted: bool) -> None:
+    """A candle whose four prices are `price` is stored exactly, or refused as a whole."""
     four = {"open": price, "high": price, "low": price, "close": price}
     if accepted:
         assert valid(**four).close.as_tuple() == Decimal(price).as_tuple()
