@@ -1,30 +1,16 @@
 """Broker wall-clock dates and times in history files, made exact instants in file order."""
 
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
-from typing import Generic, TypeVar
 
+from candlesvc.memo import Memo
 from candlesvc.timezones import SourceZone, wall_to_utc
 
 DAY = timedelta(days=1)
 _DATE = re.compile(r"^(\d{4})[.-](\d\d)[.-](\d\d)$")
 _TIME = re.compile(r"^(\d\d):(\d\d)(?::(\d\d))?$")
-Value = TypeVar("Value")
 ClockState = tuple[datetime, bool] | None  # the last wall time resolved, and its pass
-
-
-class Memo(dict[str, Value], Generic[Value]):
-    """A dict that computes and keeps the value of each new key; refused keys are not kept."""
-
-    def __init__(self, compute: Callable[[str], Value]) -> None:
-        super().__init__()
-        self._compute = compute
-
-    def __missing__(self, key: str) -> Value:
-        value = self[key] = self._compute(key)
-        return value
 
 
 class WallClock:

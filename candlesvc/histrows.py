@@ -17,8 +17,9 @@ from typing import Any, BinaryIO
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ArgsKwargs
 
-from candlesvc.histclock import ClockState, Memo, WallClock
+from candlesvc.histclock import ClockState, WallClock
 from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout, open_text
+from candlesvc.memo import Memo
 from candlesvc.models import Candle, Symbol, TimeframeName
 from candlesvc.timezones import SourceZone
 from candlesvc.writer import EncodedBatch, encode
@@ -246,7 +247,7 @@ def _parse(
     return batch
 
 
-def _prices() -> Memo[Decimal | str]:
+def _prices() -> Memo[str, Decimal | str]:
     """Price texts read once per block: plain decimals as Decimal, anything else for the model."""
     return Memo(_price)
 

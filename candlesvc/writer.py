@@ -27,6 +27,7 @@ from psycopg import Connection, sql
 from psycopg.errors import UniqueViolation
 from psycopg.pq import TransactionStatus
 
+from candlesvc.memo import Memo
 from candlesvc.models import Candle
 
 SMALL_BATCH = 64
@@ -297,24 +298,18 @@ def _utc_text(micros: int) -> str:
     return f"{text[:-3]}.{fraction:06d}+00" if fraction else text
 
 
-class _DayTexts(dict[int, str]):
-    """The date `day` days after 1970-01-01 and a space, made once per day."""
-
-    def __missing__(self, day: int) -> str:
-        text = self[day] = f"{date(1970, 1, 1) + timedelta(days=day)} "
-        return text
+def _day_text(day: int) -> str:
+    """The date `day` days after 1970-01-01 and a space."""
+    return f"{date(1970, 1, 1) + timedelta(days=day)} "
 
 
-class _ClockTexts(dict[int, str]):
-    """The time of day `second` seconds after midnight and +00, made once per second."""
-
-    def __missing__(self, second: int) -> str:
-        minute, second_ = divmod(second, 60)
-        text = self[second] = f"{minute // 60:02d}:{minute % 60:02d}:{second_:02d}+00"
-        return text
+def _clock_text(second: int) -> str:
+    """The time of day `second` seconds after midnight and +00."""
+    minute, second_ = divmod(second, 60)
+    return f"{minute // 60:02d}:{minute % 60:02d}:{second_:02d}+00"
 
 
-_DAYS, _CLOCK = _DayTexts(), _ClockTexts()
+_DAYS, _CLOCK = Memo(_day_text), Memo(_clock_text)  # each text made once
 
 
 def _instant(micros: int) -> datetime:
