@@ -37,9 +37,7 @@ class Rounds:
         return Figure(key, name, rate, paired=median(ratios), note=note)
 
 
-def backfill_figures(
-    url: str, folder: Path, rows: int, rss_rows: int, rounds: int = 5
-) -> list[Figure]:
+def backfill_figures(url: str, folder: Path, rows: int, rss_rows: int, rounds: int) -> list[Figure]:
     """\\copy, import and re-import of `rows`, `rounds` times; peak RSS for both sizes."""
     mt5_path, csv_path = write_exports(folder, rows, with_csv=True)
     assert csv_path is not None
