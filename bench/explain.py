@@ -34,7 +34,7 @@ def _explained(url: str, batch: list[Bar], title: str) -> str:
         cur.execute(STAGE)
         staged = perf_counter()
         with cur.copy(COPY_STAGE) as copy:
-            copy.write(encode([_candle(bar) for bar in batch]).lines)
+            copy.write(encode([_candle(bar) for bar in batch]).data)
         copied = perf_counter()
         plan = cur.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS, WAL) {}").format(MERGE)).fetchall()
         merged = perf_counter()

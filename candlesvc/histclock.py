@@ -8,6 +8,7 @@ from candlesvc.memo import Memo
 from candlesvc.timezones import SourceZone, wall_to_utc
 
 DAY = timedelta(days=1)
+_MICROSECOND = timedelta(microseconds=1)
 _DATE = re.compile(r"^(\d{4})[.-](\d\d)[.-](\d\d)$")
 _TIME = re.compile(r"^(\d\d):(\d\d)(?::(\d\d))?$")
 ClockState = tuple[datetime, bool] | None  # the last wall time resolved, and its pass
@@ -72,6 +73,11 @@ def _date(text: str) -> datetime:
         return datetime(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
         raise ValueError(f"date {text!r} does not exist") from None
+
+
+def micros_of_day(text: str) -> int:
+    """Microseconds since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
+    return _time_of_day(text) // _MICROSECOND
 
 
 @lru_cache(maxsize=1 << 12)  # a file's times of day recur every day

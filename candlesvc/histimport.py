@@ -313,9 +313,9 @@ class _Writes:
 
     def store(self, chunk: Chunk, batch: EncodedBatch) -> WriteResult:
         """Write the chunk's candles, or count them if all stored; parse again if lines lack."""
-        result = None if batch.lines is not None else self.writer.count_stored(batch)
+        result = None if batch.data is not None else self.writer.count_stored(batch)
         if result is None:
-            if batch.lines is None and chunk.reread is not None:
+            if batch.data is None and chunk.reread is not None:
                 batch = chunk.reread().batch or batch
             result = self.writer.write_encoded(batch)
         all_stored = result.duplicates == result.received  # update mode: always write

@@ -1,12 +1,14 @@
 """The rows of a history file: blocks of lines, parsed and validated into encoded chunks.
 
 `read_blocks` runs where the file is read; `parse_block` may run in a worker process:
-it validates each row with the shared model and encodes the candles for the writer.
+it validates each row with the shared model and has the writer encode the candles.
 """
 
 import re
+from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from io import TextIOWrapper
@@ -17,12 +19,12 @@ from typing import Any, BinaryIO
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ArgsKwargs
 
-from candlesvc.histclock import ClockState, WallClock
+from candlesvc.histclock import ClockState, WallClock, micros_of_day
 from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout, open_text
 from candlesvc.memo import Memo
 from candlesvc.models import Candle, Symbol, TimeframeName
 from candlesvc.timezones import SourceZone
-from candlesvc.writer import EncodedBatch, encode
+from candlesvc.writer import EncodedBatch, encode, encode_series
 
 MAX_PROBLEMS = 10
 FIRST_BLOCK = 1_000  # lines; the first blocks grow from this to the chunk size
@@ -30,6 +32,8 @@ _CANDLES = TypeAdapter(list[Candle])
 _SYMBOL = TypeAdapter(Symbol)
 _TIMEFRAME = TypeAdapter(TimeframeName)
 _PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class Chunk:
     position: int | None = None
     clock: ClockState = None  # where these rows left the file's clock; None: not moved
     clock_sensitive: bool = False  # whether the clock's state before them mattered
-    reread: Callable[[], "Chunk"] | None = None  # the rows parsed again, with COPY lines
+    reread: Callable[[], "Chunk"] | None = None  # the rows parsed again, with COPY data
 
 
 @dataclass(frozen=True)
@@ -133,12 +137,12 @@ def parse_block(
 ) -> Chunk:
     """Parse and validate a block's rows, starting from the file's clock state given.
 
-    Without lines, the chunk's batch has only the candles' times: enough to count rows
-    already stored, or to validate a file without writing it.
+    Without lines, the chunk's batch has only the candles' times, no COPY data: enough to
+    count rows already stored, or to validate a file without writing it.
     """
-    candles = _read_at_once(block, spec)
-    if candles is not None:
-        return Chunk(rows=len(candles), batch=encode(candles, lines), position=block.position)
+    batch = _read_at_once(block, spec, lines)
+    if batch is not None:
+        return Chunk(rows=batch.size, batch=batch, position=block.position)
     return _read_row_by_row(block, spec, clock, lines)
 
 
@@ -154,12 +158,13 @@ def _read_row_by_row(block: Block, spec: ImportSpec, clock: ClockState, lines: b
     return chunk
 
 
-def _read_at_once(block: Block, spec: ImportSpec) -> list[Candle] | None:
-    """The block's candles if every row is well formed and valid; None: read it row by row.
+def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> EncodedBatch | None:
+    """The block's candles, encoded, if every row is well formed and valid; None: row by row.
 
     Column by column, with no Python code run per row: most blocks take this path, and
     the row-by-row parse explains whatever it refuses. Days with a DST change are read
-    row by row, in file order.
+    row by row, in file order. The model validates the candles; the writer encodes them
+    from the block's own columns when their texts are plain decimals and the symbol ASCII.
     """
     columns, separator = block.columns, block.columns.layout.separator
     width, text = len(columns.layout.columns), block.text.removesuffix("\n")
@@ -168,9 +173,9 @@ def _read_at_once(block: Block, spec: ImportSpec) -> list[Candle] | None:
     # rows between them, so that another column's text lands in the date column: refused.
     if len(fields) != width * (text.count("\n") + 1):
         return None
-    clock, prices = WallClock(spec.zone), _prices()
+    clock, prices, dates = WallClock(spec.zone), _prices(), fields[columns.date :: width]
     try:
-        days = list(map(clock.days.__getitem__, fields[columns.date :: width]))
+        days = list(map(clock.days.__getitem__, dates))
         if any(day.tzinfo is None for day in clock.days.values()):
             return None
         times = (
@@ -181,12 +186,26 @@ def _read_at_once(block: Block, spec: ImportSpec) -> list[Candle] | None:
         open_, high, low, close = (
             map(prices.__getitem__, fields[column::width]) for column in columns.prices
         )
-        volumes = map(int, fields[columns.volume :: width])
+        volumes = list(map(int, fields[columns.volume :: width]))
         values = zip(repeat(spec.symbol), repeat(spec.timeframe), map(add, days, times),
                      open_, high, low, close, volumes)  # fmt: skip
-        return _CANDLES.validate_python(list(map(ArgsKwargs, values)))
+        candles = _CANDLES.validate_python(list(map(ArgsKwargs, values)))
     except (ValueError, ValidationError):
         return None
+    if not spec.symbol.isascii() or any(isinstance(p, str) for p in prices.values()):
+        return encode(candles, lines)  # some price is the model's reading of another text
+    times_of_day = repeat("") if columns.time is None else fields[columns.time :: width]
+    micros = _micros(dates, times_of_day, clock)
+    texts = [fields[column::width] for column in columns.prices]
+    return encode_series((spec.symbol, spec.timeframe), micros, texts, volumes, lines)
+
+
+def _micros(dates: Iterable[str], times: Iterable[str], clock: WallClock) -> "array[int]":
+    """Each row's instant in microseconds since 1970, from its date and time texts."""
+    starts: Memo[str, int] = Memo(lambda text: (clock.days[text] - _EPOCH) // _MICROSECOND)
+    return array(
+        "q", map(add, map(starts.__getitem__, dates), map(Memo(micros_of_day).__getitem__, times))
+    )
 
 
 @dataclass

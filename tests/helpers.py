@@ -1,10 +1,15 @@
 """Small builders shared by the tests."""
 
 import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
+from psycopg.types.numeric import NumericBinaryLoader
 
+from candlesvc.writer import EncodedBatch
 from tests.conftest import API_KEY
 
 
@@ -48,3 +53,46 @@ def rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
         'SELECT symbol, timeframe, "timestamp", open, high, low, close, volume'
         ' FROM market_data_candles ORDER BY symbol, timeframe, "timestamp"'
     ).fetchall()
+
+
+def copy_rows(batch: EncodedBatch) -> list[tuple[str, ...]]:
+    """A batch's COPY rows as texts, prices in fixed notation, whichever the data's format."""
+    if batch.data is None:
+        return []
+    if batch.binary:
+        return [_binary_row_texts(fields) for fields in _binary_rows(batch.data)]
+    return [_text_row_texts(line.split("\t")) for line in batch.data.decode().splitlines()]
+
+
+def _text_row_texts(fields: list[str]) -> tuple[str, ...]:
+    """A COPY text row's fields, its prices in fixed notation."""
+    symbol, timeframe, stamp, *prices, volume = fields
+    return (symbol, timeframe, stamp, *(format(Decimal(p), "f") for p in prices), volume)
+
+
+def _binary_row_texts(fields: list[bytes]) -> tuple[str, ...]:
+    """A binary COPY row's fields as the texts of a COPY text row."""
+    symbol, timeframe, stamp, *prices, volume = fields
+    micros = int.from_bytes(stamp, "big", signed=True)
+    instant = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    numeric = NumericBinaryLoader(1700).load
+    return (
+        symbol.decode(),
+        timeframe.decode(),
+        str(instant).replace("+00:00", "+00"),
+        *(format(numeric(price), "f") for price in prices),
+        str(int.from_bytes(volume, "big", signed=True)),
+    )
+
+
+def _binary_rows(data: bytes) -> Iterator[list[bytes]]:
+    """The fields of each row of binary COPY data (no header, no trailer)."""
+    at = 0
+    while at < len(data):
+        count, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        fields = []
+        for _ in range(count):
+            size, at = int.from_bytes(data[at : at + 4], "big"), at + 4
+            fields.append(data[at : at + size])
+            at += size
+        yield fields

@@ -3,8 +3,10 @@
 import codecs
 import gc
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,8 +14,9 @@ from candlesvc import histrows
 from candlesvc.histclock import WallClock
 from candlesvc.histfiles import FormatError, NameHints, detect_layout, hints_from_name, open_text
 from candlesvc.histimport import read_chunks
-from candlesvc.histrows import ImportSpec, parse_block, read_blocks
+from candlesvc.histrows import Chunk, ImportSpec, parse_block, read_blocks
 from candlesvc.timezones import parse_zone, wall_to_utc
+from tests.helpers import copy_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
 HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>"
@@ -150,9 +153,11 @@ def test_chunks_keep_their_size_and_problems_their_lines(jobs):
     ]
     first, last = chunks[0].batch, chunks[2].batch
     assert first
-    assert first.lines.startswith(b"EURUSD\tM1\t2023-01-02 00:00:00+00\t1.1\t1.2\t1.0\t1.1\t0\n")
+    assert copy_rows(first)[0] == (
+        "EURUSD", "M1", "2023-01-02 00:00:00+00", "1.1", "1.2", "1.0", "1.1", "0")  # fmt: skip
     assert last
-    assert last.lines.endswith(b"EURUSD\tM1\t2023-01-02 00:24:00+00\t1.1\t1.2\t1.0\t1.1\t24\n")
+    assert copy_rows(last)[-1] == (
+        "EURUSD", "M1", "2023-01-02 00:24:00+00", "1.1", "1.2", "1.0", "1.1", "24")  # fmt: skip
 
 
 def test_the_first_blocks_grow_to_the_chunk_size():
@@ -205,12 +210,34 @@ def test_a_price_the_model_reads_itself_is_read_at_once_too(monkeypatch):
     assert_read_at_once_as_row_by_row(data, ImportSpec("X", "M1", parse_zone("UTC")), monkeypatch)
 
 
+@pytest.mark.parametrize(("symbol", "binary"), [("EURUSD", True), ("\u00d6l \\ Brent", False)])
+def test_blocks_of_plain_decimals_are_binary_unless_their_symbol_is_not_ascii(
+    symbol, binary, monkeypatch
+):
+    data = (FIXTURES / "EURUSD_M1_202301020000_202301020004.csv").read_bytes()
+    spec = ImportSpec(symbol, "M1", parse_zone("UTC"))
+    [block] = read_blocks(io.BytesIO(data), spec)
+    batch = parse_block(block, spec).batch
+    assert batch
+    assert batch.binary is binary
+    assert_read_at_once_as_row_by_row(data, spec, monkeypatch)
+
+
 def assert_read_at_once_as_row_by_row(data: bytes, spec: ImportSpec, monkeypatch) -> None:
     blocks = list(read_blocks(io.BytesIO(data), spec))
     assert all(histrows._read_at_once(block, spec) is not None for block in blocks)
-    at_once = [parse_block(block, spec) for block in blocks]
-    monkeypatch.setattr(histrows, "_read_at_once", lambda block, spec: None)
-    assert at_once == [parse_block(block, spec) for block in blocks]
+    both = [(block, lines) for lines in (True, False) for block in blocks]
+    at_once = [comparable(parse_block(block, spec, lines=lines)) for block, lines in both]
+    monkeypatch.setattr(histrows, "_read_at_once", lambda block, spec, lines: None)
+    assert at_once == [comparable(parse_block(block, spec, lines=lines)) for block, lines in both]
+
+
+def comparable(chunk: Chunk) -> tuple[Any, ...]:
+    """A chunk with its COPY data as texts, whichever their format."""
+    batch = chunk.batch
+    assert batch
+    rows = copy_rows(batch)
+    return (replace(chunk, batch=None), rows, batch.times, batch.series, batch.ascending)
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Athens"])  # Athens: the DST-change days too

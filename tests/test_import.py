@@ -155,7 +155,7 @@ def plan(path: Path, jobs: int) -> FilePlan:
 
 def record_lines(seen: list[bool]):
     """An on-chunk hook noting whether each chunk came with COPY lines."""
-    return lambda report, chunk: seen.append(chunk.batch.lines is not None)
+    return lambda report, chunk: seen.append(chunk.batch.data is not None)
 
 
 @pytest.mark.parametrize("count", [5, 300])  # the writer's array path and its COPY paths

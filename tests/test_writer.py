@@ -1,18 +1,28 @@
 """The writer on its own: both write paths, duplicates, reuse within a transaction, rollback."""
 
 import threading
+from array import array
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import psycopg
 import pytest
 
 from candlesvc.models import Candle
-from candlesvc.writer import SMALL_BATCH, CandleWriter, OnConflict, WriteResult, encode
+from candlesvc.writer import (
+    SMALL_BATCH,
+    CandleWriter,
+    OnConflict,
+    WriteResult,
+    encode,
+    encode_series,
+)
 from tests.helpers import rows
 
 START = datetime(2024, 1, 2, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def bars(count: int, first: int = 0, volume: int = 1) -> list[Candle]:
@@ -175,7 +185,7 @@ def test_a_sparse_batch_over_a_dense_stored_range_is_counted_right(database_url,
     assert len(rows(db)) == 300 + SMALL_BATCH
 
 
-def test_a_batch_without_lines_is_counted_only_when_all_its_keys_are_stored(database_url, db):
+def test_a_batch_without_data_is_counted_only_when_all_its_keys_are_stored(database_url, db):
     with psycopg.connect(database_url) as conn:
         CandleWriter(conn).write(bars(300))
         writer = CandleWriter(conn)
@@ -183,7 +193,69 @@ def test_a_batch_without_lines_is_counted_only_when_all_its_keys_are_stored(data
         one_new = writer.count_stored(encode(bars(200, 101), lines=False))
         unordered = writer.count_stored(encode(bars(100, 100) + bars(100), lines=False))
         updating = CandleWriter(conn, OnConflict.UPDATE).count_stored(encode(bars(9), lines=False))
-        with pytest.raises(ValueError, match="without lines"):
+        with pytest.raises(ValueError, match="without data"):
             writer.write_encoded(encode(bars(200, 101), lines=False))
     assert (stored, one_new, unordered, updating) == (WriteResult(200, 0), None, None, None)
     assert len(rows(db)) == 300
+
+
+PRICE_TEXTS = [  # open, high, low, close: scales, signs, zeros and the extremes the model allows
+    ("1.10000", "1.20000", "1.00000", "1.10000"),
+    ("-0.0", "0", "-1.5", "-0.000"),
+    ("99999999999999999999", "99999999999999999999.5", "007.25", "99999999999999999999"),
+    ("0.00000000000000000001", "1.00000000000000000000", "-99999999999999999999", "0.1"),
+]
+
+
+def series_columns(first: int = 0) -> tuple["array[int]", list[list[str]], list[int]]:
+    """The PRICE_TEXTS rows as columns, a minute apart from START + `first` minutes."""
+    start = (START - datetime(1970, 1, 1, tzinfo=UTC)) // MICROSECOND
+    times = array("q", [start + (first + i) * 60_000_000 for i in range(len(PRICE_TEXTS))])
+    times[-1] += 7  # microseconds too
+    prices = [list(column) for column in zip(*PRICE_TEXTS, strict=True)]
+    return times, prices, [0, 7, 2**63 - 1, 42]
+
+
+def stored_texts(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Every stored candle with its prices as PostgreSQL prints them, in key order."""
+    return conn.execute(
+        'SELECT symbol, timeframe, "timestamp", open::text, high::text, low::text,'
+        ' close::text, volume FROM market_data_candles ORDER BY "timestamp"'
+    ).fetchall()
+
+
+def test_binary_rows_store_exactly_what_the_text_of_the_same_candles_stores(database_url, db):
+    times, prices, volumes = series_columns()
+    binary = encode_series(("EURUSD", "M1"), times, prices, volumes)
+    candles = [
+        Candle(symbol="EURUSD", timeframe="M1", timestamp=START + (t - times[0]) * MICROSECOND,
+               open=Decimal(o), high=Decimal(h), low=Decimal(lo), close=Decimal(c), volume=v)
+        for t, (o, h, lo, c), v in zip(times, PRICE_TEXTS, volumes, strict=True)
+    ]  # fmt: skip
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert CandleWriter(conn).write_encoded(encode(candles)).added == len(candles)
+        as_text = stored_texts(conn)
+        conn.execute("TRUNCATE market_data_candles")
+        assert binary.binary
+        assert CandleWriter(conn).write_encoded(binary).added == len(candles)
+        assert stored_texts(conn) == as_text
+    assert [row[3:7] for row in as_text[:2]] == [
+        ("1.10000", "1.20000", "1.00000", "1.10000"), ("0.0", "0", "-1.5", "0.000")]  # fmt: skip
+
+
+def test_binary_rows_with_some_keys_stored_are_merged(database_url, db):
+    times, prices, volumes = series_columns()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        writer = CandleWriter(conn)
+        first_two = encode_series(("EURUSD", "M1"), times[:2], [p[:2] for p in prices], volumes[:2])
+        assert writer.write_encoded(first_two).added == 2
+        everything = encode_series(("EURUSD", "M1"), times, prices, volumes)
+        assert writer.write_encoded(everything) == WriteResult(4, 2)
+        assert writer.write_encoded(everything) == WriteResult(4, 0)
+        assert [row[7] for row in stored_texts(conn)] == volumes
+
+
+def test_binary_rows_carry_ascii_symbols_only():
+    times, prices, volumes = series_columns()
+    with pytest.raises(ValueError, match="ASCII"):
+        encode_series(("\u00d6l", "M1"), times, prices, volumes)
