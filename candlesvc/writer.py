@@ -250,7 +250,7 @@ class CandleWriter:
                 cur.copy(_COPY_STATEMENTS[into_table, binary]) as copy,
             ):
                 copy.write(data)
-        except UniqueViolation:  # the staging table has no keys
+        except UniqueViolation:  # raised by the table only: the staging table has no keys
             return False
         return True
 
