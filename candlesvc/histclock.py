@@ -1,14 +1,18 @@
 """Broker wall-clock dates and times in history files, made exact instants in file order."""
 
 import re
-from datetime import datetime, timedelta
+from array import array
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
+from operator import add
 
 from candlesvc.memo import Memo
 from candlesvc.timezones import SourceZone, wall_to_utc
 
 DAY = timedelta(days=1)
 _MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"^(\d{4})[.-](\d\d)[.-](\d\d)$")
 _TIME = re.compile(r"^(\d\d):(\d\d)(?::(\d\d))?$")
 ClockState = tuple[datetime, bool] | None  # the last wall time resolved, and its pass
@@ -45,6 +49,12 @@ class WallClock:
         self.previous = (wall, later)
         return earliest + repeat if later else earliest
 
+    def epoch_micros(self, dates: Iterable[str], times: Iterable[str]) -> "array[int]":
+        """Instants in microseconds since 1970 of dates and times on days of one UTC offset."""
+        starts: Memo[str, int] = Memo(lambda text: (self.days[text] - _EPOCH) // _MICROSECOND)
+        of_day = Memo(_micros_of_day)
+        return array("q", map(add, map(starts.__getitem__, dates), map(of_day.__getitem__, times)))
+
     def _in_second_pass(self, wall: datetime, repeat: timedelta) -> bool:
         """Whether the file has already gone back through this repeated wall time."""
         if self.previous is None:
@@ -75,7 +85,7 @@ def _date(text: str) -> datetime:
         raise ValueError(f"date {text!r} does not exist") from None
 
 
-def micros_of_day(text: str) -> int:
+def _micros_of_day(text: str) -> int:
     """Microseconds since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
     return _time_of_day(text) // _MICROSECOND
 

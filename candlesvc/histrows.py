@@ -5,10 +5,8 @@ it validates each row with the shared model and has the writer encode the candle
 """
 
 import re
-from array import array
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from io import TextIOWrapper
@@ -19,7 +17,7 @@ from typing import Any, BinaryIO
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ArgsKwargs
 
-from candlesvc.histclock import ClockState, WallClock, micros_of_day
+from candlesvc.histclock import ClockState, WallClock
 from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout, open_text
 from candlesvc.memo import Memo
 from candlesvc.models import Candle, Symbol, TimeframeName
@@ -32,8 +30,6 @@ _CANDLES = TypeAdapter(list[Candle])
 _SYMBOL = TypeAdapter(Symbol)
 _TIMEFRAME = TypeAdapter(TimeframeName)
 _PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -195,17 +191,9 @@ def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> Encoded
     if not spec.symbol.isascii() or any(isinstance(p, str) for p in prices.values()):
         return encode(candles, lines)  # some price is the model's reading of another text
     times_of_day = repeat("") if columns.time is None else fields[columns.time :: width]
-    micros = _micros(dates, times_of_day, clock)
+    micros = clock.epoch_micros(dates, times_of_day)
     texts = [fields[column::width] for column in columns.prices]
     return encode_series((spec.symbol, spec.timeframe), micros, texts, volumes, lines)
-
-
-def _micros(dates: Iterable[str], times: Iterable[str], clock: WallClock) -> "array[int]":
-    """Each row's instant in microseconds since 1970, from its date and time texts."""
-    starts: Memo[str, int] = Memo(lambda text: (clock.days[text] - _EPOCH) // _MICROSECOND)
-    return array(
-        "q", map(add, map(starts.__getitem__, dates), map(Memo(micros_of_day).__getitem__, times))
-    )
 
 
 @dataclass

@@ -169,7 +169,7 @@ class CandleWriter:
         return WriteResult(len(candles), cursor.rowcount)
 
     def write_encoded(self, batch: EncodedBatch) -> WriteResult:
-        """Write a batch made by `encode`, all or nothing; return the counts."""
+        """Write a batch made by `encode` or `encode_series`, all or nothing; return the counts."""
         if not batch.size:
             return NOTHING
         data, binary = batch.data, batch.binary
