@@ -59,6 +59,14 @@ _STAGE_COLUMNS = sql.SQL("{} (symbol, timeframe, ts, open, high, low, close, vol
 _TABLE_COLUMNS = sql.SQL(
     'market_data_candles (symbol, timeframe, "timestamp", open, high, low, close, volume)'
 )
+# Binary rows put the volume before the prices: each row is then one fixed-size head
+# (field count, symbol, timeframe, time, volume) and four numerics.
+_STAGE_BINARY_COLUMNS = sql.SQL(
+    "{} (symbol, timeframe, ts, volume, open, high, low, close)"
+).format(STAGING)
+_TABLE_BINARY_COLUMNS = sql.SQL(
+    'market_data_candles (symbol, timeframe, "timestamp", volume, open, high, low, close)'
+)
 _TEXT, _BINARY = sql.SQL("(ENCODING 'UTF8')"), sql.SQL("(FORMAT binary)")
 _COPY = sql.SQL("COPY {} FROM STDIN {}")
 COPY_STAGE = _COPY.format(_STAGE_COLUMNS, _TEXT)
@@ -75,9 +83,9 @@ _STORED_TIMES = sql.SQL(
 )
 _COPY_STATEMENTS = {  # (into the table, binary) -> COPY statement
     (True, False): _COPY.format(_TABLE_COLUMNS, _TEXT),
-    (True, True): _COPY.format(_TABLE_COLUMNS, _BINARY),
+    (True, True): _COPY.format(_TABLE_BINARY_COLUMNS, _BINARY),
     (False, False): COPY_STAGE,
-    (False, True): _COPY.format(_STAGE_COLUMNS, _BINARY),
+    (False, True): _COPY.format(_STAGE_BINARY_COLUMNS, _BINARY),
 }
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, no flags, no extension
 _BINARY_TRAILER = b"\xff\xff"
@@ -274,7 +282,6 @@ class CandleWriter:
 
 NOTHING = WriteResult(0, 0)
 _PG_EPOCH = 946_684_800_000_000  # 2000-01-01, PostgreSQL's epoch, in microseconds after 1970
-_INT8_FIELD = struct.Struct(">iq").pack  # a field's length, 8, then a big-endian int8
 _NUMERIC = DecimalBinaryDumper(Decimal).dump
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -327,13 +334,14 @@ def _binary_rows(
 ) -> bytes:
     """Rows of binary COPY joined column by column, with no Python code run per row."""
     count = len(volumes)
-    cells = [b""] * (7 * count)
-    cells[0::7] = repeat(_row_head(*series), count)
-    cells[1::7] = map(_INT8_FIELD, repeat(8), map(sub, times, repeat(_PG_EPOCH)))
+    cells = [b""] * (5 * count)
+    head = _row_head(*series)  # then the time and the volume, in one pack per row
+    pack = struct.Struct(f">{len(head)}siqiq").pack
+    cells[0::5] = map(pack, repeat(head), repeat(8), map(sub, times, repeat(_PG_EPOCH)),
+                      repeat(8), volumes)  # fmt: skip
     numerics = Memo(_numeric_field)  # each text looked up at C speed once made
-    for column, texts in enumerate(prices, 2):
-        cells[column::7] = map(numerics.__getitem__, texts)
-    cells[6::7] = map(_INT8_FIELD, repeat(8), volumes)
+    for column, texts in enumerate(prices, 1):
+        cells[column::5] = map(numerics.__getitem__, texts)
     return b"".join(cells)
 
 

@@ -71,8 +71,8 @@ def _text_row_texts(fields: list[str]) -> tuple[str, ...]:
 
 
 def _binary_row_texts(fields: list[bytes]) -> tuple[str, ...]:
-    """A binary COPY row's fields as the texts of a COPY text row."""
-    symbol, timeframe, stamp, *prices, volume = fields
+    """A binary COPY row's fields (volume before prices) as the texts of a COPY text row."""
+    symbol, timeframe, stamp, volume, *prices = fields
     micros = int.from_bytes(stamp, "big", signed=True)
     instant = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
     numeric = NumericBinaryLoader(1700).load
