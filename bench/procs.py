@@ -53,25 +53,32 @@ def _sample_tree(root: int, peak: list[int], done: threading.Event) -> None:
 
 
 def tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants (from /proc)."""
-    parents, resident = {}, {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                pages = int((entry / "statm").read_text().split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
-            resident[int(entry.name)] = pages * os.sysconf("SC_PAGE_SIZE")
-    tree, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return sum(resident.get(pid, 0) for pid in tree)
+    """Resident bytes of a process and all its descendants (from /proc).
+
+    It reads only the tree's own entries: a scan of all of /proc every 0.1 s costs
+    several milliseconds of CPU, taken from a command that keeps both cores busy.
+    """
+    tree, todo, resident = set(), [root], 0
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        try:
+            resident += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        todo += [child for child in _children(pid) if child not in tree]
+    return resident * os.sysconf("SC_PAGE_SIZE")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes that any thread of `pid` started."""
+    children = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += map(int, (task / "children").read_text().split())
+    except (OSError, ValueError):
+        pass
+    return children
 
 
 def importer_available() -> bool:
