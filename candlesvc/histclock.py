@@ -4,7 +4,7 @@ import re
 from array import array
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache, partial
+from functools import partial
 from operator import add
 
 from candlesvc.memo import Memo
@@ -31,7 +31,7 @@ class WallClock:
     def __init__(self, zone: SourceZone, previous: ClockState = None) -> None:
         self.zone = zone
         self.days = Memo(partial(_start_of_day, zone))  # no bound method: no reference cycle
-        self.times = Memo(_time_of_day)
+        self.times = _TIMES
         self.previous = previous
         self.resolved = False  # whether any time went through `resolve`
         self.depends_on_start = False
@@ -52,8 +52,8 @@ class WallClock:
     def epoch_micros(self, dates: Iterable[str], times: Iterable[str]) -> "array[int]":
         """Instants in microseconds since 1970 of dates and times on days of one UTC offset."""
         starts: Memo[str, int] = Memo(lambda text: (self.days[text] - _EPOCH) // _MICROSECOND)
-        of_day = Memo(_micros_of_day)
-        return array("q", map(add, map(starts.__getitem__, dates), map(of_day.__getitem__, times)))
+        micros = map(_MICROS_OF_DAY.__getitem__, times)
+        return array("q", map(add, map(starts.__getitem__, dates), micros))
 
     def _in_second_pass(self, wall: datetime, repeat: timedelta) -> bool:
         """Whether the file has already gone back through this repeated wall time."""
@@ -85,12 +85,6 @@ def _date(text: str) -> datetime:
         raise ValueError(f"date {text!r} does not exist") from None
 
 
-def _micros_of_day(text: str) -> int:
-    """Microseconds since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
-    return _time_of_day(text) // _MICROSECOND
-
-
-@lru_cache(maxsize=1 << 12)  # a file's times of day recur every day
 def _time_of_day(text: str) -> timedelta:
     """Time since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
     match = _TIME.match(text) if text else _TIME.match("00:00")
@@ -100,3 +94,12 @@ def _time_of_day(text: str) -> timedelta:
     if hours > 23 or minutes > 59 or seconds > 59:
         raise ValueError(f"time {text!r} is not HH:MM or HH:MM:SS")
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _micros_of_day(text: str) -> int:
+    """Microseconds since midnight of HH:MM or HH:MM:SS ("" is midnight)."""
+    return _TIMES[text] // _MICROSECOND
+
+
+_TIMES = Memo(_time_of_day, limit=1 << 12)  # a file's times of day recur every day
+_MICROS_OF_DAY = Memo(_micros_of_day, limit=1 << 12)

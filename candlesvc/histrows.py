@@ -4,11 +4,9 @@
 it validates each row with the shared model and has the writer encode the candles.
 """
 
-import re
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import lru_cache
 from io import TextIOWrapper
 from itertools import islice, repeat
 from operator import add
@@ -22,14 +20,13 @@ from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout,
 from candlesvc.memo import Memo
 from candlesvc.models import Candle, Symbol, TimeframeName
 from candlesvc.timezones import SourceZone
-from candlesvc.writer import EncodedBatch, encode, encode_series
+from candlesvc.writer import PLAIN_DECIMAL, EncodedBatch, encode, encode_series
 
 MAX_PROBLEMS = 10
 FIRST_BLOCK = 1_000  # lines; the first blocks grow from this to the chunk size
 _CANDLES = TypeAdapter(list[Candle])
 _SYMBOL = TypeAdapter(Symbol)
 _TIMEFRAME = TypeAdapter(TimeframeName)
-_PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")
 
 
 @dataclass(frozen=True)
@@ -169,7 +166,7 @@ def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> Encoded
     # rows between them, so that another column's text lands in the date column: refused.
     if len(fields) != width * (text.count("\n") + 1):
         return None
-    clock, prices, dates = WallClock(spec.zone), _prices(), fields[columns.date :: width]
+    clock, dates = WallClock(spec.zone), fields[columns.date :: width]
     try:
         days = list(map(clock.days.__getitem__, dates))
         if any(day.tzinfo is None for day in clock.days.values()):
@@ -180,7 +177,7 @@ def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> Encoded
             else map(clock.times.__getitem__, fields[columns.time :: width])
         )
         open_, high, low, close = (
-            map(prices.__getitem__, fields[column::width]) for column in columns.prices
+            map(_PRICES.__getitem__, fields[column::width]) for column in columns.prices
         )
         volumes = list(map(int, fields[columns.volume :: width]))
         values = zip(repeat(spec.symbol), repeat(spec.timeframe), map(add, days, times),
@@ -188,12 +185,13 @@ def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> Encoded
         candles = _CANDLES.validate_python(list(map(ArgsKwargs, values)))
     except (ValueError, ValidationError):
         return None
-    if not spec.symbol.isascii() or any(isinstance(p, str) for p in prices.values()):
-        return encode(candles, lines)  # some price is the model's reading of another text
     times_of_day = repeat("") if columns.time is None else fields[columns.time :: width]
     micros = clock.epoch_micros(dates, times_of_day)
     texts = [fields[column::width] for column in columns.prices]
-    return encode_series((spec.symbol, spec.timeframe), micros, texts, volumes, lines)
+    try:
+        return encode_series((spec.symbol, spec.timeframe), micros, texts, volumes, lines)
+    except ValueError:  # a non-ASCII symbol, or a price the model read from another text
+        return encode(candles, lines)
 
 
 @dataclass
@@ -224,7 +222,7 @@ def _parse(
         columns.layout.separator, len(columns.layout.columns), columns.layout.label)  # fmt: skip
     date, time, (open_, high, low, close), volume = (
         columns.date, columns.time, columns.prices, columns.volume)  # fmt: skip
-    days, times, resolve, prices = clock.days, clock.times, clock.resolve, _prices()
+    days, times, resolve, prices = clock.days, clock.times, clock.resolve, _PRICES
     symbol, timeframe = spec.symbol, spec.timeframe
     batch = _Batch()
     for number, line in lines:
@@ -254,15 +252,12 @@ def _parse(
     return batch
 
 
-def _prices() -> Memo[str, Decimal | str]:
-    """Price texts read once per block: plain decimals as Decimal, anything else for the model."""
-    return Memo(_price)
-
-
-@lru_cache(maxsize=1 << 15)  # a file's prices recur from block to block
 def _price(text: str) -> Decimal | str:
     """A plain decimal as a Decimal; anything else as it is, for the model to judge."""
-    return Decimal(text) if _PLAIN_DECIMAL.fullmatch(text) else text
+    return Decimal(text) if PLAIN_DECIMAL.fullmatch(text) else text
+
+
+_PRICES = Memo(_price, limit=1 << 15)  # a file's prices recur from block to block
 
 
 def _stamp_column(columns: Columns, fields: list[str], clock: WallClock) -> str:

@@ -15,6 +15,7 @@ text is always UTF-8, whatever the connection's client encoding; binary COPY, wh
 fields PostgreSQL reads in that encoding, carries ASCII symbols only.
 """
 
+import re
 import struct
 from array import array
 from collections.abc import Iterator, Sequence
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache, lru_cache
+from functools import cache
 from itertools import compress, islice, pairwise, repeat
 from operator import add, floordiv, lt, mod, sub
 from typing import Any
@@ -37,6 +38,7 @@ from candlesvc.memo import Memo
 from candlesvc.models import Candle
 
 SMALL_BATCH = 64
+PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")  # price texts binary rows take as they are
 
 
 class OnConflict(StrEnum):
@@ -315,9 +317,9 @@ def encode_series(
 ) -> EncodedBatch:
     """Candles of one series from their columns, as binary COPY rows (if asked).
 
-    `prices` are the open, high, low and close columns as texts of plain decimals
-    (`-?digits[.digits]`) that the model accepted; `volumes` are its integers. The
-    symbol must be ASCII.
+    `prices` are the open, high, low and close columns as texts that the model accepted,
+    `volumes` its integers. ValueError if the symbol is not ASCII, or (with lines) if a
+    price text is not a plain decimal (`PLAIN_DECIMAL`): the model read it, not Decimal.
     """
     if not series[0].isascii():
         raise ValueError("binary COPY rows carry ASCII symbols only")
@@ -334,15 +336,17 @@ def _binary_rows(
 ) -> bytes:
     """Rows of binary COPY joined column by column, with no Python code run per row."""
     count = len(volumes)
-    cells = [b""] * (5 * count)
+    cells: list[bytes | None] = [b""] * (5 * count)
     head = _row_head(*series)  # then the time and the volume, in one pack per row
     pack = struct.Struct(f">{len(head)}siqiq").pack
     cells[0::5] = map(pack, repeat(head), repeat(8), map(sub, times, repeat(_PG_EPOCH)),
                       repeat(8), volumes)  # fmt: skip
-    numerics = Memo(_numeric_field)  # each text looked up at C speed once made
     for column, texts in enumerate(prices, 1):
-        cells[column::5] = map(numerics.__getitem__, texts)
-    return b"".join(cells)
+        cells[column::5] = map(_NUMERICS.__getitem__, texts)
+    try:
+        return b"".join(cells)  # type: ignore[arg-type]  # a None raises: see _numeric_field
+    except TypeError:
+        raise ValueError("a price text is not a plain decimal") from None
 
 
 def _row_head(symbol: str, timeframe: str) -> bytes:
@@ -353,11 +357,15 @@ def _row_head(symbol: str, timeframe: str) -> bytes:
     return head
 
 
-@lru_cache(maxsize=1 << 15)  # a file's prices recur from block to block
-def _numeric_field(text: str) -> bytes:
-    """The binary COPY field of a plain decimal's text: its length, then the numeric."""
+def _numeric_field(text: str) -> bytes | None:
+    """The binary COPY field of a plain decimal's text (its length, then the numeric); else None."""
+    if not PLAIN_DECIMAL.fullmatch(text):
+        return None
     numeric = bytes(_NUMERIC(Decimal(text)) or b"")
     return struct.pack(">i", len(numeric)) + numeric
+
+
+_NUMERICS = Memo(_numeric_field, limit=1 << 15)  # a file's prices recur from block to block
 
 
 def _copy_text(candles: Sequence[Candle], times: "array[int]") -> str:

@@ -207,7 +207,12 @@ def test_a_price_the_model_reads_itself_is_read_at_once_too(monkeypatch):
         "2024.01.02\t10:01\t1\t2\t1\t1\t4\t0\t0",
     ]
     data = "\n".join([HEADER, *rows, ""]).encode()
-    assert_read_at_once_as_row_by_row(data, ImportSpec("X", "M1", parse_zone("UTC")), monkeypatch)
+    spec = ImportSpec("X", "M1", parse_zone("UTC"))
+    [block] = read_blocks(io.BytesIO(data), spec)
+    batch = parse_block(block, spec).batch
+    assert batch
+    assert not batch.binary
+    assert_read_at_once_as_row_by_row(data, spec, monkeypatch)
 
 
 @pytest.mark.parametrize(("symbol", "binary"), [("EURUSD", True), ("\u00d6l \\ Brent", False)])

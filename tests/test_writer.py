@@ -259,3 +259,12 @@ def test_binary_rows_carry_ascii_symbols_only():
     times, prices, volumes = series_columns()
     with pytest.raises(ValueError, match="ASCII"):
         encode_series(("\u00d6l", "M1"), times, prices, volumes)
+
+
+@pytest.mark.parametrize("text", ["1.5E0", " 1.5", "1_000", "+1.5", "1.", ".5", "NaN"])
+def test_binary_rows_take_plain_decimal_texts_only(text):
+    times, prices, volumes = series_columns()
+    prices[3][1] = text
+    with pytest.raises(ValueError, match="plain decimal"):
+        encode_series(("EURUSD", "M1"), times, prices, volumes)
+    assert encode_series(("EURUSD", "M1"), times, prices, volumes, lines=False).data is None

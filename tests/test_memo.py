@@ -1,0 +1,24 @@
+import pytest
+
+from candlesvc.memo import Memo
+
+
+def test_a_memo_computes_each_key_once():
+    calls = []
+    memo = Memo(lambda key: calls.append(key) or key * 2)
+    assert [memo[k] for k in (1, 2, 1, 2, 3)] == [2, 4, 2, 4, 6]
+    assert calls == [1, 2, 3]
+
+
+def test_a_memo_with_a_limit_empties_itself_when_full():
+    memo = Memo(str, limit=3)
+    assert [memo[k] for k in range(10)] == [str(k) for k in range(10)]
+    assert 1 <= len(memo) <= 3
+    assert memo[9] == "9"
+
+
+def test_a_memo_keeps_no_refused_key():
+    memo = Memo(int)
+    with pytest.raises(ValueError, match="invalid literal"):
+        memo["x"]
+    assert "x" not in memo
