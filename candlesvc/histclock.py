@@ -52,8 +52,8 @@ class WallClock:
     def epoch_micros(self, dates: Iterable[str], times: Iterable[str]) -> "array[int]":
         """Instants in microseconds since 1970 of dates and times on days of one UTC offset."""
         starts: Memo[str, int] = Memo(lambda text: (self.days[text] - _EPOCH) // _MICROSECOND)
-        micros = map(_MICROS_OF_DAY.__getitem__, times)
-        return array("q", map(add, map(starts.__getitem__, dates), micros))
+        of_day = map(_MICROS_OF_DAY.__getitem__, times)
+        return array("q", map(add, map(starts.__getitem__, dates), of_day))
 
     def _in_second_pass(self, wall: datetime, repeat: timedelta) -> bool:
         """Whether the file has already gone back through this repeated wall time."""

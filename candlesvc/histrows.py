@@ -20,7 +20,13 @@ from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout,
 from candlesvc.memo import Memo
 from candlesvc.models import Candle, Symbol, TimeframeName
 from candlesvc.timezones import SourceZone
-from candlesvc.writer import PLAIN_DECIMAL, EncodedBatch, encode, encode_series
+from candlesvc.writer import (
+    PLAIN_DECIMAL,
+    EncodedBatch,
+    NotPlainDecimalError,
+    encode,
+    encode_series,
+)
 
 MAX_PROBLEMS = 10
 FIRST_BLOCK = 1_000  # lines; the first blocks grow from this to the chunk size
@@ -185,12 +191,14 @@ def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> Encoded
         candles = _CANDLES.validate_python(list(map(ArgsKwargs, values)))
     except (ValueError, ValidationError):
         return None
+    if not spec.symbol.isascii():
+        return encode(candles, lines)  # binary rows carry ASCII symbols only
     times_of_day = repeat("") if columns.time is None else fields[columns.time :: width]
     micros = clock.epoch_micros(dates, times_of_day)
     texts = [fields[column::width] for column in columns.prices]
     try:
         return encode_series((spec.symbol, spec.timeframe), micros, texts, volumes, lines)
-    except ValueError:  # a non-ASCII symbol, or a price the model read from another text
+    except NotPlainDecimalError:  # some price is the model's reading of another text
         return encode(candles, lines)
 
 

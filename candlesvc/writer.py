@@ -41,6 +41,10 @@ SMALL_BATCH = 64
 PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")  # price texts binary rows take as they are
 
 
+class NotPlainDecimalError(ValueError):
+    """A price text that binary rows cannot take as it is: the model read it, not Decimal."""
+
+
 class OnConflict(StrEnum):
     """What to do with a candle whose key is already stored."""
 
@@ -318,8 +322,8 @@ def encode_series(
     """Candles of one series from their columns, as binary COPY rows (if asked).
 
     `prices` are the open, high, low and close columns as texts that the model accepted,
-    `volumes` its integers. ValueError if the symbol is not ASCII, or (with lines) if a
-    price text is not a plain decimal (`PLAIN_DECIMAL`): the model read it, not Decimal.
+    `volumes` its integers. ValueError if the symbol is not ASCII; NotPlainDecimalError
+    if a price text is not `PLAIN_DECIMAL`, found only when the rows are made (lines).
     """
     if not series[0].isascii():
         raise ValueError("binary COPY rows carry ASCII symbols only")
@@ -336,17 +340,14 @@ def _binary_rows(
 ) -> bytes:
     """Rows of binary COPY joined column by column, with no Python code run per row."""
     count = len(volumes)
-    cells: list[bytes | None] = [b""] * (5 * count)
+    cells = [b""] * (5 * count)
     head = _row_head(*series)  # then the time and the volume, in one pack per row
     pack = struct.Struct(f">{len(head)}siqiq").pack
     cells[0::5] = map(pack, repeat(head), repeat(8), map(sub, times, repeat(_PG_EPOCH)),
                       repeat(8), volumes)  # fmt: skip
     for column, texts in enumerate(prices, 1):
         cells[column::5] = map(_NUMERICS.__getitem__, texts)
-    try:
-        return b"".join(cells)  # type: ignore[arg-type]  # a None raises: see _numeric_field
-    except TypeError:
-        raise ValueError("a price text is not a plain decimal") from None
+    return b"".join(cells)
 
 
 def _row_head(symbol: str, timeframe: str) -> bytes:
@@ -357,10 +358,10 @@ def _row_head(symbol: str, timeframe: str) -> bytes:
     return head
 
 
-def _numeric_field(text: str) -> bytes | None:
-    """The binary COPY field of a plain decimal's text (its length, then the numeric); else None."""
+def _numeric_field(text: str) -> bytes:
+    """The binary COPY field of a plain decimal's text: its length, then the numeric."""
     if not PLAIN_DECIMAL.fullmatch(text):
-        return None
+        raise NotPlainDecimalError(f"price {text!r} is not a plain decimal")
     numeric = bytes(_NUMERIC(Decimal(text)) or b"")
     return struct.pack(">i", len(numeric)) + numeric
 

@@ -14,6 +14,7 @@ from candlesvc.models import Candle
 from candlesvc.writer import (
     SMALL_BATCH,
     CandleWriter,
+    NotPlainDecimalError,
     OnConflict,
     WriteResult,
     encode,
@@ -224,35 +225,43 @@ def stored_texts(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     ).fetchall()
 
 
-def test_binary_rows_store_exactly_what_the_text_of_the_same_candles_stores(database_url, db):
-    times, prices, volumes = series_columns()
-    binary = encode_series(("EURUSD", "M1"), times, prices, volumes)
+def stored_as_text(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """What the PRICE_TEXTS candles store when written as COPY text; the table left empty."""
+    times, _, volumes = series_columns()
     candles = [
         Candle(symbol="EURUSD", timeframe="M1", timestamp=START + (t - times[0]) * MICROSECOND,
                open=Decimal(o), high=Decimal(h), low=Decimal(lo), close=Decimal(c), volume=v)
         for t, (o, h, lo, c), v in zip(times, PRICE_TEXTS, volumes, strict=True)
     ]  # fmt: skip
+    assert CandleWriter(conn).write_encoded(encode(candles)).added == len(candles)
+    as_text = stored_texts(conn)
+    conn.execute("TRUNCATE market_data_candles")
+    return as_text
+
+
+def test_binary_rows_store_exactly_what_the_text_of_the_same_candles_stores(database_url, db):
+    times, prices, volumes = series_columns()
+    binary = encode_series(("EURUSD", "M1"), times, prices, volumes)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert CandleWriter(conn).write_encoded(encode(candles)).added == len(candles)
-        as_text = stored_texts(conn)
-        conn.execute("TRUNCATE market_data_candles")
+        as_text = stored_as_text(conn)
         assert binary.binary
-        assert CandleWriter(conn).write_encoded(binary).added == len(candles)
+        assert CandleWriter(conn).write_encoded(binary).added == len(PRICE_TEXTS)
         assert stored_texts(conn) == as_text
     assert [row[3:7] for row in as_text[:2]] == [
         ("1.10000", "1.20000", "1.00000", "1.10000"), ("0.0", "0", "-1.5", "0.000")]  # fmt: skip
 
 
-def test_binary_rows_with_some_keys_stored_are_merged(database_url, db):
+def test_binary_rows_with_some_keys_stored_are_merged_exactly(database_url, db):
     times, prices, volumes = series_columns()
     with psycopg.connect(database_url, autocommit=True) as conn:
+        as_text = stored_as_text(conn)
         writer = CandleWriter(conn)
         first_two = encode_series(("EURUSD", "M1"), times[:2], [p[:2] for p in prices], volumes[:2])
         assert writer.write_encoded(first_two).added == 2
         everything = encode_series(("EURUSD", "M1"), times, prices, volumes)
         assert writer.write_encoded(everything) == WriteResult(4, 2)
         assert writer.write_encoded(everything) == WriteResult(4, 0)
-        assert [row[7] for row in stored_texts(conn)] == volumes
+        assert stored_texts(conn) == as_text
 
 
 def test_binary_rows_carry_ascii_symbols_only():
@@ -265,6 +274,6 @@ def test_binary_rows_carry_ascii_symbols_only():
 def test_binary_rows_take_plain_decimal_texts_only(text):
     times, prices, volumes = series_columns()
     prices[3][1] = text
-    with pytest.raises(ValueError, match="plain decimal"):
+    with pytest.raises(NotPlainDecimalError, match="plain decimal"):
         encode_series(("EURUSD", "M1"), times, prices, volumes)
     assert encode_series(("EURUSD", "M1"), times, prices, volumes, lines=False).data is None
