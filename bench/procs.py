@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import threading
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -29,6 +30,7 @@ class Run:
 
 def run_measured(args: list[str], log: Path) -> Run:
     """Run a command to completion, sampling its process tree's memory meanwhile."""
+    _require_children_lists()
     with log.open("w+b") as out:
         began = perf_counter()
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
@@ -72,13 +74,19 @@ def tree_rss(root: int) -> int:
 
 def _children(pid: int) -> list[int]:
     """The processes that any thread of `pid` started."""
-    children = []
-    try:
+    children: list[int] = []
+    with suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():
-            children += map(int, (task / "children").read_text().split())
-    except (OSError, ValueError):
-        pass
+            with suppress(OSError, ValueError):  # a thread may end meanwhile
+                children += map(int, (task / "children").read_text().split())
     return children
+
+
+def _require_children_lists() -> None:
+    """Refuse to sample on a kernel that does not list each thread's children."""
+    me = os.getpid()
+    if not Path(f"/proc/{me}/task/{me}/children").exists():
+        raise RuntimeError("peak RSS needs /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)")
 
 
 def importer_available() -> bool:
