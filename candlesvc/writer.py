@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
-from itertools import compress, islice, pairwise, repeat
+from itertools import compress, islice, repeat
 from operator import add, floordiv, lt, mod, sub
 from typing import Any
 
@@ -307,7 +307,7 @@ def encode(candles: Sequence[Candle], lines: bool = True) -> EncodedBatch:
     """The candles as COPY text lines in batch order (if asked), with their times."""
     times = array("q", [(c.timestamp - _EPOCH) // _MICROSECOND for c in candles])
     series = (candles[0].symbol, candles[0].timeframe) if _one_series(candles) else None
-    ascending = all(a < b for a, b in pairwise(times))
+    ascending = _ascending(times)
     text = _copy_text(candles, times).encode() if lines else None
     return EncodedBatch(text, times.tobytes(), series, ascending)
 
@@ -328,8 +328,13 @@ def encode_series(
     if not series[0].isascii():
         raise ValueError("binary COPY rows carry ASCII symbols only")
     data = _binary_rows(series, times, prices, volumes) if lines else None
-    ascending = all(map(lt, times, islice(times, 1, None)))
+    ascending = _ascending(times)
     return EncodedBatch(data, times.tobytes(), series, ascending, binary=True)
+
+
+def _ascending(times: "array[int]") -> bool:
+    """Whether the times increase strictly, compared at C speed."""
+    return all(map(lt, times, islice(times, 1, None)))
 
 
 def _binary_rows(
