@@ -16,6 +16,7 @@ from candlesvc.histfiles import FormatError, NameHints, detect_layout, hints_fro
 from candlesvc.histimport import read_chunks
 from candlesvc.histrows import Chunk, ImportSpec, parse_block, read_blocks
 from candlesvc.timezones import parse_zone, wall_to_utc
+from candlesvc.writer import EncodedBatch
 from tests.helpers import copy_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -208,10 +209,7 @@ def test_a_price_the_model_reads_itself_is_read_at_once_too(monkeypatch):
     ]
     data = "\n".join([HEADER, *rows, ""]).encode()
     spec = ImportSpec("X", "M1", parse_zone("UTC"))
-    [block] = read_blocks(io.BytesIO(data), spec)
-    batch = parse_block(block, spec).batch
-    assert batch
-    assert not batch.binary
+    assert not only_batch(data, spec).binary
     assert_read_at_once_as_row_by_row(data, spec, monkeypatch)
 
 
@@ -221,11 +219,16 @@ def test_blocks_of_plain_decimals_are_binary_unless_their_symbol_is_not_ascii(
 ):
     data = (FIXTURES / "EURUSD_M1_202301020000_202301020004.csv").read_bytes()
     spec = ImportSpec(symbol, "M1", parse_zone("UTC"))
+    assert only_batch(data, spec).binary is binary
+    assert_read_at_once_as_row_by_row(data, spec, monkeypatch)
+
+
+def only_batch(data: bytes, spec: ImportSpec) -> EncodedBatch:
+    """The encoded batch of a file that is one block."""
     [block] = read_blocks(io.BytesIO(data), spec)
     batch = parse_block(block, spec).batch
     assert batch
-    assert batch.binary is binary
-    assert_read_at_once_as_row_by_row(data, spec, monkeypatch)
+    return batch
 
 
 def assert_read_at_once_as_row_by_row(data: bytes, spec: ImportSpec, monkeypatch) -> None:

@@ -208,10 +208,10 @@ PRICE_TEXTS = [  # open, high, low, close: scales, signs, zeros and the extremes
 ]
 
 
-def series_columns(first: int = 0) -> tuple["array[int]", list[list[str]], list[int]]:
-    """The PRICE_TEXTS rows as columns, a minute apart from START + `first` minutes."""
+def series_columns() -> tuple["array[int]", list[list[str]], list[int]]:
+    """The PRICE_TEXTS rows as columns, a minute apart from START."""
     start = (START - datetime(1970, 1, 1, tzinfo=UTC)) // MICROSECOND
-    times = array("q", [start + (first + i) * 60_000_000 for i in range(len(PRICE_TEXTS))])
+    times = array("q", [start + i * 60_000_000 for i in range(len(PRICE_TEXTS))])
     times[-1] += 7  # microseconds too
     prices = [list(column) for column in zip(*PRICE_TEXTS, strict=True)]
     return times, prices, [0, 7, 2**63 - 1, 42]
