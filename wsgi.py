@@ -1,12 +1,5 @@
-"""WSGI entry point: `gunicorn -c python:candlesvc.gunicorn_conf wsgi:app`."""
+"""`gunicorn wsgi:app` at the repository's root; gunicorn.conf.py beside it configures it."""
 
-import sys
+from candlesvc.wsgi import app
 
-from candlesvc.app import create_app
-from candlesvc.settings import SettingsError
-
-try:
-    app = create_app()
-except SettingsError as error:
-    print(f"candlesvc: refusing to start: {error}", file=sys.stderr)
-    raise SystemExit(3) from None
+__all__ = ["app"]

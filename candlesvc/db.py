@@ -3,7 +3,8 @@
 import hashlib
 import select
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import psycopg
@@ -11,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from candlesvc.settings import Settings
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+SQL_DIR: Traversable = files("candlesvc.sql")  # the repository's sql/, installed as package data
 _LEDGER = """
 CREATE TABLE IF NOT EXISTS candlesvc_schema_migrations (
     filename   TEXT PRIMARY KEY,
@@ -19,6 +20,10 @@ CREATE TABLE IF NOT EXISTS candlesvc_schema_migrations (
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
 _LOCK_ID = 7_415_301  # advisory lock held while migrating, so concurrent inits serialise
+
+
+class NoMigrationsError(RuntimeError):
+    """No schema files were found: the installation is broken."""
 
 
 @dataclass(frozen=True)
@@ -76,17 +81,23 @@ def readable(fd: int) -> bool:
     return bool(poller.poll(0))
 
 
-def migrations(directory: Path = SQL_DIR) -> list[Migration]:
-    """The schema files in the order they apply."""
-    return [Migration(p.name, p.read_text()) for p in sorted(directory.glob("*.sql"))]
+def migrations(directory: Traversable = SQL_DIR) -> list[Migration]:
+    """The schema files in the order they apply; NoMigrationsError if there are none."""
+    found = sorted(
+        (p for p in directory.iterdir() if p.name.endswith(".sql")), key=lambda p: p.name
+    )
+    if not found:
+        raise NoMigrationsError(f"no schema files (*.sql) in {directory}: the install is broken")
+    return [Migration(p.name, p.read_text(encoding="utf-8")) for p in found]
 
 
-def apply_migrations(database_url: str, directory: Path = SQL_DIR) -> list[str]:
+def apply_migrations(database_url: str, directory: Traversable = SQL_DIR) -> list[str]:
     """Apply the schema files not yet applied; return the names applied now."""
     applied_now = []
+    pending = migrations(directory)
     with psycopg.connect(database_url, autocommit=True, **connect_kwargs(False)) as conn:
         conn.execute(_LEDGER)
-        for migration in migrations(directory):
+        for migration in pending:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
                 if _already_applied(conn, migration):

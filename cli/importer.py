@@ -40,7 +40,8 @@ from candlesvc.histimport import (
 from candlesvc.histrows import Chunk, ImportSpec
 from candlesvc.timezones import SourceZone, parse_zone
 from candlesvc.writer import OnConflict
-from cli.common import EXIT_DATABASE, EXIT_USAGE, fail
+
+from .common import EXIT_DATABASE, EXIT_USAGE, fail
 
 EXIT_INVALID = 1
 EXIT_MISSING = 4

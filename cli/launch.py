@@ -16,7 +16,7 @@ def main() -> None:
         from candlesvc.histserver import start_server
 
         start_server()
-    from cli.main import app
+    from .main import app
 
     try:
         app()

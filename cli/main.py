@@ -6,8 +6,9 @@ from rich.console import Console
 
 from candlesvc.db import apply_migrations
 from candlesvc.security import generate_key
-from cli import importer, serve
-from cli.common import DatabaseUrl, fail
+
+from . import importer, serve
+from .common import DatabaseUrl, fail
 
 app = typer.Typer(
     help="Ingest MetaTrader 5 candles into PostgreSQL.",

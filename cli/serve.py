@@ -14,7 +14,8 @@ from candlesvc.db import apply_migrations
 from candlesvc.localdb import LocalCluster, LocalDbError
 from candlesvc.security import generate_key
 from candlesvc.settings import SettingsError, load_settings
-from cli.common import fail
+
+from .common import fail
 
 console = Console(stderr=True, highlight=False)
 DEFAULT_DATA_DIR = ".candlesvc"

@@ -16,7 +16,7 @@ from pytest_postgresql import factories
 
 from candlesvc.app import create_app
 from candlesvc.db import apply_migrations
-from candlesvc.localdb import SUPERUSER, LocalCluster, free_port
+from candlesvc.localdb import SUPERUSER, LocalCluster, LocalDbError, free_port
 
 API_KEY = "test-key-" + "k" * 32
 OTHER_KEY = "rotated-key-" + "r" * 32
@@ -35,7 +35,10 @@ def scratch_dir() -> Path:
 def pg_cluster() -> Iterator[LocalCluster]:
     """One PostgreSQL server for the whole run, stopped and removed at the end."""
     root = scratch_dir()
-    cluster = LocalCluster(root / "cluster")
+    try:
+        cluster = LocalCluster(root / "cluster")
+    except LocalDbError as error:
+        pytest.fail(str(error), pytrace=False)
     cluster.ensure_running(PG_PORT, PG_PASSWORD)
     yield cluster
     cluster.stop()

@@ -16,8 +16,8 @@ import psycopg
 
 from candlesvc.localdb import SUPERUSER, free_port
 from tests.conftest import PG_PASSWORD, PG_PORT, scratch_dir
+from tests.programs import require
 
-BINARY = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 _INI = """\
 [databases]
 * = host=127.0.0.1 port={upstream}
@@ -63,12 +63,13 @@ class Bouncer:
 @contextmanager
 def pgbouncer(pool_size: int = 3) -> Iterator[Bouncer]:
     """Start PgBouncer (as the postgres user when root) and stop it afterwards."""
+    binary = require("pgbouncer", "pgbouncer", "/usr/sbin")
     folder = scratch_dir()
     bouncer = Bouncer(free_port(), pool_size, folder)
     ini = _configure(bouncer)
     prefix = _run_as()
     process = subprocess.Popen(
-        [*prefix, BINARY, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*prefix, binary, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         _wait_until_ready(bouncer, process)

@@ -1,6 +1,5 @@
 """A real Redis server on a free port, for the rate-limit tests."""
 
-import shutil
 import socket
 import subprocess
 import time
@@ -8,12 +7,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from candlesvc.localdb import free_port
+from tests.programs import require
 
 
 @contextmanager
 def redis_server() -> Iterator[str]:
     """Run redis-server in the foreground without persistence; yield its URL."""
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    binary = require("redis-server", "redis-server")
     port = free_port()
     server = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

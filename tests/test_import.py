@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from candlesvc.cli.main import app
 from candlesvc.histimport import FilePlan, ImportAbortedError, WorkerFailedError, import_file
 from candlesvc.histrows import ImportSpec
 from candlesvc.localdb import free_port
 from candlesvc.timezones import parse_zone
-from cli.main import app
 from tests.helpers import rows
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -12,10 +12,10 @@ import pytest
 from psycopg import errors, sql
 from typer.testing import CliRunner
 
-from candlesvc.db import SQL_DIR, apply_migrations
+from candlesvc.cli.main import app as cli
+from candlesvc.db import NoMigrationsError, apply_migrations, migrations
 from candlesvc.models import CANDLE, Candle
 from candlesvc.writer import CandleWriter, OnConflict
-from cli.main import app as cli
 from tests.conftest import PG_PASSWORD, db_url
 from tests.helpers import candle, rows
 
@@ -136,7 +136,7 @@ def test_db_init_applies_every_file_once_and_records_it(pg_cluster):
                 ).fetchall()
         finally:
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
-    files = sorted(p.name for p in SQL_DIR.glob("*.sql"))
+    files = [m.filename for m in migrations()]
     assert first.exit_code == 0, first.output
     assert all(f in first.output for f in files)
     assert second.exit_code == 0
@@ -145,9 +145,14 @@ def test_db_init_applies_every_file_once_and_records_it(pg_cluster):
 
 
 def test_a_changed_migration_is_refused(database_url, tmp_path):
-    for path in SQL_DIR.glob("*.sql"):
-        (tmp_path / path.name).write_text(path.read_text() + "\n-- edited\n")
+    for migration in migrations():
+        (tmp_path / migration.filename).write_text(migration.sql + "\n-- edited\n")
     with pytest.raises(RuntimeError, match="changed after it was applied"):
+        apply_migrations(database_url, tmp_path)
+
+
+def test_db_init_without_schema_files_fails_and_applies_nothing(database_url, tmp_path):
+    with pytest.raises(NoMigrationsError, match="no schema files"):
         apply_migrations(database_url, tmp_path)
 
 

@@ -8,9 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from candlesvc.app import create_app
+from candlesvc.cli.main import app as cli
 from candlesvc.security import MIN_KEY_LENGTH, fingerprint, key_matches
 from candlesvc.settings import SettingsError, load_settings
-from cli.main import app as cli
 
 URL = "postgresql://u:p@127.0.0.1:1/db"
 KEY = "k" * 32
