@@ -19,7 +19,6 @@ class Config:
     backfill_rounds: int = 5  # rounds of \copy, import, import again: the speed drifts
     rss_rows: int = 5_000_000
     workers: int | None = None  # gunicorn WEB_CONCURRENCY; None: as deployed
-    threads: int | None = None  # GUNICORN_THREADS; None: as deployed
 
 
 QUICK = replace(

@@ -24,8 +24,7 @@ def machine_info(postgres_version: str, gunicorn: dict[str, str]) -> dict[str, s
         "os": platform.platform(terse=True),
         "postgresql": postgres_version,
         "python": platform.python_version(),
-        "gunicorn": f"{gunicorn['workers']} {gunicorn['worker_class']} workers"
-        f" x {gunicorn['threads']} threads",
+        "gunicorn": f"{gunicorn['workers']} {gunicorn['worker_class']} workers",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_average": " / ".join(f"{load:.1f}" for load in os.getloadavg()),
     }

@@ -25,7 +25,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=_SUMMARY)
     parser.add_argument("--quick", action="store_true", help="smoke run; figures not meaningful")
     parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY (default: as deployed)")
-    parser.add_argument("--threads", type=int, help="GUNICORN_THREADS (default: as deployed)")
     parser.add_argument("--output", type=Path, help="results folder (default bench/results, or "
                         "bench/results/quick with --quick)")  # fmt: skip
     return parser.parse_args(argv)
@@ -35,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its results; return the exit code."""
     args = parse_args(argv)
     config: Config = QUICK if args.quick else Config()
-    config = replace(config, workers=args.workers, threads=args.threads)
+    config = replace(config, workers=args.workers)
     exit_on_sigterm()
     began, load = time.monotonic(), load_average()
-    with Stack(config.workers, config.threads) as stack:
+    with Stack(config.workers) as stack:
         figures, measured = measure(stack, config)
     measured["machine"]["load_average_start"] = load
     results: dict[str, Any] = {**measured, "settings": asdict(config),

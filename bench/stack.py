@@ -22,8 +22,8 @@ _INHERITED = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "
 class Stack:
     """PostgreSQL (started on entry) and gunicorn in a temporary folder; all gone on exit."""
 
-    def __init__(self, workers: int | None = None, threads: int | None = None) -> None:
-        self._tuning = {"WEB_CONCURRENCY": workers, "GUNICORN_THREADS": threads}
+    def __init__(self, workers: int | None = None) -> None:
+        self._tuning = {"WEB_CONCURRENCY": workers}
         self.root = Path(tempfile.mkdtemp(prefix="candlesvc-bench-"))
         self.root.chmod(0o755)  # the unprivileged PostgreSQL user must traverse it
         self.cluster = LocalCluster(self.root / "cluster")
@@ -69,11 +69,11 @@ class Stack:
         return env | {k: str(v) for k, v in self._tuning.items() if v}
 
     def gunicorn_settings(self) -> dict[str, str]:
-        """Workers, threads and worker class as candlesvc.gunicorn_conf resolves them here."""
-        probe = "import candlesvc.gunicorn_conf as c; print(c.workers, c.threads, c.worker_class)"
+        """Workers and worker class as candlesvc.gunicorn_conf resolves them here."""
+        probe = "import candlesvc.gunicorn_conf as c; print(c.workers, c.worker_class)"
         out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=self.service_env(),
                              capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
-        return dict(zip(("workers", "threads", "worker_class"), out, strict=True))
+        return dict(zip(("workers", "worker_class"), out, strict=True))
 
     def stop_service(self) -> None:
         """Stop gunicorn and its workers (SIGTERM to the group, SIGKILL if it lingers)."""

@@ -3,10 +3,12 @@
 import socket
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
+import gevent
 from flask import request
+from gevent import monkey
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from candlesvc.problems import RejectedError, problem
@@ -20,22 +22,19 @@ def read_body(max_bytes: int, timeout: float) -> bytes:
     coding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if coding not in _GZIP | {"identity", ""}:
         raise RejectedError(problem(415, "unsupported Content-Encoding; send gzip or none"))
-    raw = _read_raw(max_bytes, time.monotonic() + timeout)
+    raw = _read_raw(max_bytes, timeout)
     return _inflate(raw, max_bytes) if coding in _GZIP else raw
 
 
-def _read_raw(max_bytes: int, deadline: float) -> bytes:
-    """Read at most max_bytes (Werkzeug enforces the limit) before the deadline."""
+def _read_raw(max_bytes: int, seconds: float) -> bytes:
+    """Read at most max_bytes (Werkzeug enforces the limit) within `seconds` in all."""
     body = bytearray()
-    with _socket_deadline(deadline) as before_read:
-        while True:
-            before_read()
-            chunk = _read_chunk()
-            if not chunk:
-                return bytes(body)
+    with _deadline(seconds):
+        while chunk := _read_chunk():
             body += chunk
             if len(body) > max_bytes:
                 raise RejectedError(problem(413, f"the body exceeds {max_bytes} bytes"))
+    return bytes(body)
 
 
 def _read_chunk() -> bytes:
@@ -49,27 +48,42 @@ def _read_chunk() -> bytes:
 
 
 @contextmanager
-def _socket_deadline(deadline: float) -> Iterator[Callable[[], None]]:
-    """Bound each socket read by the time left; a missed deadline is a 408."""
+def _deadline(seconds: float) -> Iterator[None]:
+    """Bound the whole body's arrival; a missed deadline is a 408.
+
+    Under the service's gevent worker the bound is one timer over every read. Under a
+    threaded server it can only bound each socket read by the time left.
+    """
     sock: socket.socket | None = request.environ.get("gunicorn.socket")
-    previous = sock.gettimeout() if sock else None
+    if sock is None:  # not read from a socket (the test client)
+        yield
+    elif monkey.is_module_patched("socket"):
+        timer = gevent.Timeout(seconds)
+        try:
+            with timer:
+                yield
+        except gevent.Timeout as error:
+            if error is not timer:
+                raise
+            raise _too_slow() from None
+    else:
+        with _socket_timeouts(sock, time.monotonic() + seconds):
+            yield
 
-    def before_read() -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _too_slow()
-        if sock:
-            sock.settimeout(remaining)
 
+@contextmanager
+def _socket_timeouts(sock: socket.socket, deadline: float) -> Iterator[None]:
+    """Each socket read bounded by the time left before the deadline."""
+    previous = sock.gettimeout()
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
     try:
-        yield before_read
+        yield
     except (TimeoutError, ClientDisconnected):
         if time.monotonic() < deadline:
             raise
         raise _too_slow() from None
     finally:
-        if sock:
-            sock.settimeout(previous)
+        sock.settimeout(previous)
 
 
 def _too_slow() -> RejectedError:

@@ -1,19 +1,20 @@
 """Gunicorn settings for candlesvc; every value can be overridden from the environment.
 
-gthread workers keep client connections alive between requests and give each request
-its own thread, so one slow client holds a thread, not a whole worker; request bodies
-are additionally read under BODY_TIMEOUT_MS. Two workers per core with two threads each:
-validation is CPU work under the GIL, so processes, not threads, use the cores (measured
-by bench/: 2 workers x 4 threads ingested about a quarter less than 4 x 1 or 3 x 2 on 2 cores).
+gevent workers serve each connection in a greenlet, so hundreds of idle or slow clients
+hold no thread; a request's line and headers must arrive within the keep-alive time,
+its body within BODY_TIMEOUT_MS (see candlesvc.gunicorn_worker). Validation is CPU work,
+so the worker count follows the CPUs this process may use (affinity and cgroup quota),
+not the host's cores.
 """
 
-import multiprocessing
 import os
 
+from candlesvc.cpus import usable_cpus
+
 bind = os.environ.get("BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count()))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
-worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * usable_cpus()))
+worker_class = "candlesvc.gunicorn_worker.Worker"
+worker_connections = int(os.environ.get("GUNICORN_CONNECTIONS", "1000"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))

@@ -24,7 +24,12 @@ DEFAULT_DATA_DIR = ".candlesvc"
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Gunicorn worker processes.")] = 2,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Gunicorn worker processes (default: two per usable CPU).", show_default=False
+        ),
+    ] = None,
     data_dir: Annotated[
         Path, typer.Option(envvar="CANDLESVC_DATA_DIR", help="Local database folder.")
     ] = Path(DEFAULT_DATA_DIR),
@@ -87,10 +92,11 @@ def _announce(key: str, host: str, port: int) -> None:
     )
 
 
-def _gunicorn(env: dict[str, str], bind: str, workers: int) -> int:
+def _gunicorn(env: dict[str, str], bind: str, workers: int | None) -> int:
     """Run gunicorn until it exits, passing SIGINT and SIGTERM on to it."""
+    count = ["--workers", str(workers)] if workers else []
     command = [sys.executable, "-m", "gunicorn", "-c", "python:candlesvc.gunicorn_conf",
-               "--bind", bind, "--workers", str(workers), "candlesvc.app:create_app()"]  # fmt: skip
+               "--bind", bind, *count, "candlesvc.wsgi:app"]  # fmt: skip
     server = subprocess.Popen(command, env=env)
 
     def forward(signum: int, _frame: object) -> None:
