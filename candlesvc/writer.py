@@ -243,12 +243,14 @@ class CandleWriter:
             return WriteResult(len(times), 0)
         if stored and binary:  # its rows cannot be picked cheaply
             return None
-        if stored:
+        new = [True] * len(times)
+        if stored:  # the stored times in the span, some perhaps not in the batch
             known = set(stored)
-            data = _pick_lines(data, [t not in known for t in times])
+            new = [t not in known for t in times]
+            data = _pick_lines(data, new)
         if not self._copy(data, binary, into_table=True):
             return None
-        return WriteResult(len(times), len(times) - len(stored))
+        return WriteResult(len(times), sum(new))
 
     def _copy(self, data: bytes, binary: bool, into_table: bool) -> bool:
         """COPY into the table (inside a savepoint) or the staging table.
