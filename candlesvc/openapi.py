@@ -103,7 +103,8 @@ def openapi_document() -> dict[str, Any]:
                 "name": "on_conflict",
                 "in": "query",
                 "description": "ignore: keep stored bars (first in a batch wins); update: "
-                "replace stored bars whose values differ (last in a batch wins)",
+                "replace stored bars whose values differ, unless the new bar has a smaller "
+                "tick volume (last in a batch wins)",
                 "schema": {"type": "string", "enum": ["ignore", "update"], "default": "ignore"},
             }
         ],

@@ -49,7 +49,8 @@ class OnConflict(StrEnum):
     """What to do with a candle whose key is already stored."""
 
     IGNORE = "ignore"  # keep the stored bar; first occurrence in a batch wins
-    UPDATE = "update"  # replace a stored bar whose values differ; last occurrence wins
+    UPDATE = "update"  # replace a stored bar whose values differ, unless the new one has fewer
+    # ticks (a delayed update of a forming bar); last occurrence in a batch wins
 
 
 STAGING = sql.Identifier("candle_staging")  # renamed with its shape: pooled sessions keep it
@@ -113,6 +114,7 @@ _UPSERT = sql.SQL(
     " WHERE (t.open, t.high, t.low, t.close, t.volume)"
     "  IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low, EXCLUDED.close,"
     "  EXCLUDED.volume)"
+    " AND EXCLUDED.volume >= t.volume"  # a bar's tick volume only grows: never go back
     " RETURNING xmax = 0 AS inserted)"
     " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
 )

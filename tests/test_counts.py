@@ -125,12 +125,18 @@ def table(conn: psycopg.Connection[Any]) -> dict[Key, Values]:
 
 
 def expected(before: dict[Key, Values], batch: list[Bar], mode: OnConflict) -> dict[Key, Values]:
-    """The table after the batch: ignore keeps stored bars, the first sent of a key wins;
-    update replaces stored bars whose values differ, the last sent of a key wins."""
+    """The table after the batch.
+
+    ignore keeps stored bars, and the first sent of a key wins; update replaces a stored bar
+    with the last sent of its key, unless that one has fewer ticks.
+    """
     after = dict(before)
     if mode is OnConflict.IGNORE:
         for bar in batch:
             after.setdefault(bar.key(), bar.values())
         return after
     latest = {bar.key(): bar.values() for bar in batch}
-    return after | latest
+    for key, values in latest.items():
+        if key not in after or values[4] >= after[key][4]:  # never fewer ticks than stored
+            after[key] = values
+    return after

@@ -277,3 +277,47 @@ def test_binary_rows_take_plain_decimal_texts_only(text):
     with pytest.raises(NotPlainDecimalError, match="plain decimal"):
         encode_series(("EURUSD", "M1"), times, prices, volumes)
     assert encode_series(("EURUSD", "M1"), times, prices, volumes, lines=False).data is None
+
+
+def closing(volume: int, price: str) -> list[Candle]:
+    """The first bar of `bars`, as a forming update with this volume and close."""
+    bar = bars(1)[0]
+    return [replace(bar, close=Decimal(price), high=max(bar.high, Decimal(price)), volume=volume)]
+
+
+@pytest.mark.parametrize("size", [1, SMALL_BATCH + 1])
+def test_a_delayed_forming_update_never_replaces_the_closed_bar(database_url, db, size):
+    late = closing(5, "1.3") + bars(size - 1, 1)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        CandleWriter(conn, OnConflict.UPDATE).write(closing(9, "1.4"))
+        result = CandleWriter(conn, OnConflict.UPDATE).write(late)
+    assert (result.updated, result.duplicates) == (0, 1)
+    assert rows(db)[0][6:] == (Decimal("1.4"), 9)
+
+
+def test_interleaved_writers_keep_the_bar_with_the_most_ticks(database_url, db):
+    with psycopg.connect(database_url) as closed, psycopg.connect(database_url) as late:
+        CandleWriter(closed, OnConflict.UPDATE).write(closing(9, "1.4"))  # holds the row lock
+        waiting = threading.Thread(
+            target=lambda: CandleWriter(late, OnConflict.UPDATE).write(closing(5, "1.3"))
+        )
+        waiting.start()
+        wait_until_blocked(db)
+        closed.commit()  # the late writer now sees the closed bar and keeps it
+        waiting.join(timeout=10)
+        late.commit()
+    assert not waiting.is_alive()
+    assert rows(db)[0][6:] == (Decimal("1.4"), 9)
+
+
+def wait_until_blocked(db: psycopg.Connection[Any]) -> None:
+    """Wait until some session of this database waits for a lock."""
+    for _ in range(200):
+        waiting = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        ).fetchone()
+        if waiting and waiting[0]:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError("no writer waited for the lock")
