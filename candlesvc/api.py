@@ -92,6 +92,8 @@ def _decode(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise RejectedError(problem(422, f"malformed JSON: {error}")) from None
+    except ArithmeticError:  # decimal.InvalidOperation: an exponent Decimal cannot hold
+        raise RejectedError(problem(422, "malformed JSON: a number out of range")) from None
     except RecursionError:
         raise RejectedError(problem(422, "malformed JSON: nested too deeply")) from None
 
@@ -150,6 +152,12 @@ def database_problem(error: psycopg.Error, settings: Settings) -> Response:
         return _unavailable("the database is unavailable; retry later", settings)
     if isinstance(error, psycopg.IntegrityError | psycopg.DataError):
         return problem(422, "the database refused a value in this batch; nothing was stored")
+    if isinstance(error, psycopg.errors.UndefinedTable):
+        log.error("the schema is missing", extra={"request_id": g.get("request_id")})
+        return _unavailable(
+            "configuration error: the database has no candle table; run `candlesvc db init`",
+            settings,
+        )
     log.error("unexpected database error", exc_info=error, extra={"request_id": g.request_id})
     return problem(500, "The service failed to handle this request; it has been logged.")
 

@@ -121,7 +121,7 @@ def _connection() -> Iterator[psycopg.Connection[Any]]:
     try:
         with pool.connection() as conn:
             yield conn
-    except psycopg.OperationalError as error:
+    except psycopg.Error as error:
         raise RejectedError(database_problem(error, _settings())) from None
 
 

@@ -17,7 +17,7 @@ from pydantic import (
     field_validator,
 )
 
-from candlesvc.models import UTC_ZONE, Symbol, TimeframeName, parse_timestamp
+from candlesvc.models import EARLIEST, LATEST, UTC_ZONE, Symbol, TimeframeName, parse_timestamp
 from candlesvc.problems import FieldError, RejectedError, problem
 from candlesvc.timezones import parse_zone
 
@@ -140,10 +140,10 @@ def decode_cursor(token: str) -> datetime:
     """The first bar time a cursor's page may start at (one microsecond after the last one)."""
     try:
         last = datetime.fromisoformat(base64.urlsafe_b64decode(token.encode()).decode())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        if last.tzinfo is None or not EARLIEST <= last < LATEST:
+            raise ValueError
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise ValueError("not a cursor this service issued") from None
-    if last.tzinfo is None:
-        raise ValueError("not a cursor this service issued")
     return last + timedelta(microseconds=1)
 
 
