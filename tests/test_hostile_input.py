@@ -60,16 +60,21 @@ VALUES = st.one_of(
 QUERIES = st.lists(st.tuples(NAMES, VALUES), max_size=8)
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+QUERY_FUZZ = settings(
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@settings(QUERY_FUZZ, max_examples=300)
 @given(path=st.sampled_from(READS), query=QUERIES, accept=st.sampled_from(["*/*", "text/csv"]))
 def test_any_query_string_of_a_read_is_answered_never_a_500(client, path, query, accept):
     response = client.get(path, query_string=query, headers=KEY | {"Accept": accept})
     assert response.status_code in {200, 404, 422}, (query, response.get_data()[:300])
 
 
-@settings(max_examples=100, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@settings(QUERY_FUZZ, max_examples=100)
 @given(query=QUERIES)
 def test_any_query_string_of_a_post_is_answered_never_a_500(client, db, query):
     response = client.post("/api/v1/candles", query_string=query, headers=KEY,
