@@ -8,14 +8,13 @@ from functools import partial
 from operator import add
 
 from candlesvc.memo import Memo
-from candlesvc.timezones import SourceZone, wall_to_utc
+from candlesvc.timezones import ClockState, InOrder, SourceZone, wall_to_utc
 
 DAY = timedelta(days=1)
 _MICROSECOND = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATE = re.compile(r"^(\d{4})[.-](\d\d)[.-](\d\d)$")
 _TIME = re.compile(r"^(\d\d):(\d\d)(?::(\d\d))?$")
-ClockState = tuple[datetime, bool] | None  # the last wall time resolved, and its pass
 
 
 class WallClock:
@@ -32,35 +31,27 @@ class WallClock:
         self.zone = zone
         self.days = Memo(partial(_start_of_day, zone))  # no bound method: no reference cycle
         self.times = _TIMES
-        self.previous = previous
+        self._order = InOrder(zone, previous)
         self.resolved = False  # whether any time went through `resolve`
         self.depends_on_start = False
 
     def resolve(self, wall: datetime) -> datetime:
-        """The instant of a wall time on a DST-change day; a repeated time is read in file order.
-
-        The first pass through a repeated hour is the earlier instant; once the wall clock
-        goes back (or repeats a time), the later one. A skipped time raises ValueError.
-        """
-        earliest, repeat = wall_to_utc(self.zone, wall)
+        """The instant of a wall time on a DST-change day, placed in file order (`InOrder`)."""
+        instant, repeated = self._order.place(wall)
         if not self.resolved:
-            self.resolved, self.depends_on_start = True, bool(repeat)
-        later = bool(repeat) and self._in_second_pass(wall, repeat)
-        self.previous = (wall, later)
-        return earliest + repeat if later else earliest
+            self.resolved, self.depends_on_start = True, repeated
+        return instant
+
+    @property
+    def previous(self) -> ClockState:
+        """Where the file's clock stands: the last wall time resolved, and its pass."""
+        return self._order.previous
 
     def epoch_micros(self, dates: Iterable[str], times: Iterable[str]) -> "array[int]":
         """Instants in microseconds since 1970 of dates and times on days of one UTC offset."""
         starts: Memo[str, int] = Memo(lambda text: (self.days[text] - _EPOCH) // _MICROSECOND)
         of_day = map(_MICROS_OF_DAY.__getitem__, times)
         return array("q", map(add, map(starts.__getitem__, dates), of_day))
-
-    def _in_second_pass(self, wall: datetime, repeat: timedelta) -> bool:
-        """Whether the file has already gone back through this repeated wall time."""
-        if self.previous is None:
-            return False
-        previous, previous_was_later = self.previous
-        return wall <= previous or (previous_was_later and wall - previous < repeat)
 
 
 def _start_of_day(zone: SourceZone, text: str) -> datetime:

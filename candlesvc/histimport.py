@@ -20,7 +20,6 @@ from typing import Any, BinaryIO, TypeVar
 import psycopg
 
 from candlesvc.db import connect_kwargs
-from candlesvc.histclock import ClockState
 from candlesvc.histfiles import FormatError
 from candlesvc.histrows import (
     MAX_PROBLEMS,
@@ -32,6 +31,7 @@ from candlesvc.histrows import (
     read_blocks,
 )
 from candlesvc.histserver import start_server
+from candlesvc.timezones import ClockState
 from candlesvc.writer import CandleWriter, EncodedBatch, OnConflict, WriteResult
 
 STDIN = "-"

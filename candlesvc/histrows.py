@@ -15,11 +15,11 @@ from typing import Any, BinaryIO
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ArgsKwargs
 
-from candlesvc.histclock import ClockState, WallClock
+from candlesvc.histclock import WallClock
 from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout, open_text
 from candlesvc.memo import Memo
 from candlesvc.models import Candle, Symbol, TimeframeName
-from candlesvc.timezones import SourceZone
+from candlesvc.timezones import ClockState, SourceZone
 from candlesvc.writer import (
     PLAIN_DECIMAL,
     EncodedBatch,

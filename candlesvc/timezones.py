@@ -19,28 +19,50 @@ class SourceZone:
     shift: timedelta = timedelta(0)
 
     def to_utc(self, wall: datetime) -> datetime:
-        """Convert a naive broker wall-clock time to an aware UTC datetime."""
-        local = (wall - self.shift).replace(tzinfo=self.zone)
-        if isinstance(self.zone, ZoneInfo):
-            _refuse_gap_or_fold(local, self.name)
-        return local.astimezone(UTC)
+        """The UTC instant of a naive broker wall-clock time, alone.
+
+        A time that a DST change repeats is its first pass (the earlier instant); a time
+        that a change skips raises ValueError.
+        """
+        return wall_to_utc(self, wall)[0]
 
     def wall_clock(self, moment: datetime) -> datetime:
         """The broker's naive wall-clock time at an aware instant (the inverse of to_utc)."""
         return moment.astimezone(self.zone).replace(tzinfo=None) + self.shift
 
 
-def _refuse_gap_or_fold(local: datetime, name: str) -> None:
-    """Raise ValueError when a wall time is skipped or repeated by a DST change."""
-    first, second = local.replace(fold=0), local.replace(fold=1)
-    if first.utcoffset() == second.utcoffset():
-        return
-    round_trip = first.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None)
-    if round_trip != local.replace(tzinfo=None):
-        raise ValueError(f"time does not exist in {name} (skipped by a DST change)")
-    raise ValueError(
-        f"time is ambiguous in {name} (repeated by a DST change); send it with a UTC offset"
-    )
+ClockState = tuple[datetime, bool] | None  # the last wall time placed, and whether it was later
+
+
+class InOrder:
+    """Places wall times in the order they come, as a file or a batch lists them.
+
+    Where a DST change repeats an hour, the first pass through it is the earlier instant;
+    once the times go back (a time at or before the previous one, or within the repeat
+    after a later one), the later instant. A time that a change skips raises ValueError.
+    """
+
+    def __init__(self, zone: SourceZone, previous: ClockState = None) -> None:
+        self.zone = zone
+        self.previous = previous
+
+    def to_utc(self, wall: datetime) -> datetime:
+        """The UTC instant of the next wall time."""
+        return self.place(wall)[0]
+
+    def place(self, wall: datetime) -> tuple[datetime, bool]:
+        """The next wall time's UTC instant, and whether a DST change repeats it."""
+        earliest, repeat = wall_to_utc(self.zone, wall)
+        later = bool(repeat) and self._in_second_pass(wall, repeat)
+        self.previous = (wall, later)
+        return (earliest + repeat if later else earliest), bool(repeat)
+
+    def _in_second_pass(self, wall: datetime, repeat: timedelta) -> bool:
+        """Whether the times have already gone back through this repeated wall time."""
+        if self.previous is None:
+            return False
+        previous, previous_was_later = self.previous
+        return wall <= previous or (previous_was_later and wall - previous < repeat)
 
 
 @lru_cache(maxsize=256)

@@ -129,9 +129,10 @@ def instants_at(wall: datetime, clock: str) -> list[datetime]:
 
 
 def wall_verdict(wall: datetime, clock: str) -> datetime | Verdict:
-    """A broker wall-clock time: one instant in 1970-2100, else rejected."""
+    """A broker wall-clock time alone: its first instant in 1970-2100 (the first pass through
+    a repeated hour); rejected in a gap or out of range."""
     found = instants_at(wall, clock)
-    if len(found) != 1 or not EARLIEST <= found[0] < LATEST:
+    if not found or not EARLIEST <= found[0] < LATEST:
         return REJECT
     return found[0]
 

@@ -205,16 +205,16 @@ def test_a_naive_time_in_a_fixed_offset_zone_is_the_wall_time_minus_the_offset(w
 
 @PARSER
 @given(st.sampled_from(IANA_CLOCKS).flatmap(lambda c: st.tuples(st.just(c), walls(c))))
-def test_an_iana_wall_time_converts_back_to_itself_or_is_rejected_in_a_gap_or_fold(drawn):
+def test_an_iana_wall_time_converts_back_to_itself_or_is_rejected_in_a_gap(drawn):
     clock, wall = drawn
     zone, shift = CLOCKS[clock]
     found = instants_at(wall, clock)
     try:
         moment = parse_timestamp(wall.isoformat(), parse_zone(clock))
     except ValueError:
-        assert len(found) != 1 or not EARLIEST <= found[0] < LATEST, (clock, wall, found)
+        assert not found or not EARLIEST <= found[0] < LATEST, (clock, wall, found)
         return
-    assert found == [moment], (clock, wall)
+    assert found[0] == moment, (clock, wall)  # alone, a repeated time is its first pass
     assert moment.astimezone(zone).replace(tzinfo=None) + shift == wall
 
 
@@ -255,4 +255,4 @@ def test_any_value_is_an_in_range_utc_instant_or_a_value_error(value, clock):
     assert moment.utcoffset() == timedelta(0)
     assert EARLIEST <= moment < LATEST
     if isinstance(value, int):
-        assert [moment] == instants_at(EPOCH + timedelta(seconds=value), clock)
+        assert moment == instants_at(EPOCH + timedelta(seconds=value), clock)[0]

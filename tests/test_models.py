@@ -111,11 +111,11 @@ def test_ny_plus_7_switches_with_us_dst_not_eu_dst():
 
 
 @pytest.mark.parametrize(
-    "value",
-    ["2024.11.03 08:30", "2024-11-03T08:59:00"],  # NY 01:30 repeats on Nov 3
-)
-def test_ambiguous_wall_time_at_dst_change_is_rejected(value):
-    assert problems("NY+7", timestamp=value) == [("timestamp",)]
+    ("value", "instant"),
+    [("2024.11.03 08:30", "2024-11-03T05:30:00Z"), ("2024-11-03T08:59:00", "2024-11-03T05:59:00Z")],
+)  # NY 01:00-01:59 repeats on Nov 3: NY+7 08:00-08:59
+def test_a_repeated_wall_time_alone_is_its_first_pass(value, instant):
+    assert valid("NY+7", timestamp=value).timestamp == datetime.fromisoformat(instant)
 
 
 def test_skipped_wall_time_at_dst_change_is_rejected():
