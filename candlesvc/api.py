@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
 from candlesvc.body import read_body
+from candlesvc.db import bounded
 from candlesvc.models import CandleBatch, IngestResult, validate_batch
 from candlesvc.openapi import openapi_document
 from candlesvc.problems import FieldError, RejectedError, problem
@@ -126,7 +127,7 @@ def _on_conflict() -> OnConflict:
 
 def _write(batch: CandleBatch, settings: Settings, on_conflict: OnConflict) -> IngestResult:
     try:
-        with _pool().connection() as conn:
+        with bounded(_pool(), settings) as conn:
             result = CandleWriter(conn, on_conflict).write(batch.candles)
     except psycopg.Error as error:
         raise RejectedError(database_problem(error, settings)) from None
@@ -146,6 +147,10 @@ def database_problem(error: psycopg.Error, settings: Settings) -> Response:
         "database error %s: %s", sqlstate, type(error).__name__,
         extra={"request_id": g.get("request_id"), "sqlstate": sqlstate},
     )  # fmt: skip
+    if isinstance(error, psycopg.errors.LockNotAvailable):
+        return _unavailable(
+            "these candles are locked by another writer (an import?); retry later", settings
+        )
     if isinstance(error, psycopg.errors.QueryCanceled):
         return _unavailable("the database did not answer in time; retry later", settings)
     if isinstance(error, psycopg.OperationalError):

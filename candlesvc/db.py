@@ -2,6 +2,8 @@
 
 import hashlib
 import select
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -56,6 +58,19 @@ def make_pool(settings: Settings) -> ConnectionPool:
         open=False,
         name="candlesvc",
     )
+
+
+# Set per transaction, so that it holds behind a transaction-mode pooler too.
+_BOUNDS = "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
+
+
+@contextmanager
+def bounded(pool: ConnectionPool, settings: Settings) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection in a transaction whose lock waits and statements are bounded."""
+    with pool.connection() as conn, conn.transaction():
+        limits = (settings.lock_timeout, settings.statement_timeout)
+        conn.execute(_BOUNDS, [f"{round(seconds * 1000)}ms" for seconds in limits])
+        yield conn
 
 
 def check_alive(conn: psycopg.Connection[Any]) -> None:

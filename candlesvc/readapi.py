@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from candlesvc import reads
 from candlesvc.api import database_problem, require_api_key
+from candlesvc.db import bounded
 from candlesvc.models import EARLIEST, LATEST
 from candlesvc.problems import RejectedError, problem
 from candlesvc.readmodels import CandlePage, Latest, LatestPairs, PairLatest, bar_times, stored
@@ -119,7 +120,7 @@ def _connection() -> Iterator[psycopg.Connection[Any]]:
     """A pooled connection; an unreachable or too slow database becomes a 503 problem."""
     pool: ConnectionPool = current_app.extensions["candlesvc.pool"]
     try:
-        with pool.connection() as conn:
+        with bounded(pool, _settings()) as conn:
             yield conn
     except psycopg.Error as error:
         raise RejectedError(database_problem(error, _settings())) from None

@@ -26,6 +26,8 @@ class Settings:
     pool_max_size: int = 4
     pool_timeout: float = 5.0
     body_timeout: float = 10.0
+    lock_timeout: float = 5.0
+    statement_timeout: float = 15.0
     prepared_statements: bool = False
     retry_after: int = 5
     rate_limit: str | None = None
@@ -50,6 +52,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         pool_max_size=_int(env, "POOL_MAX_SIZE", 4),
         pool_timeout=float(_int(env, "POOL_TIMEOUT_MS", 5000)) / 1000,
         body_timeout=float(_int(env, "BODY_TIMEOUT_MS", 10_000)) / 1000,
+        lock_timeout=float(_int(env, "LOCK_TIMEOUT_MS", 5000)) / 1000,
+        statement_timeout=float(_int(env, "STATEMENT_TIMEOUT_MS", 15_000)) / 1000,
         prepared_statements=_bool(env, "PREPARED_STATEMENTS", False),
         retry_after=_int(env, "RETRY_AFTER", 5),
         **_rate_limit(env),

@@ -158,6 +158,7 @@ class Sent:
 
     raw: Any
     expected: Any
+    wall: datetime | None = None  # the broker wall-clock time it names, if any
 
 
 def _judged(values: st.SearchStrategy[Any], judge: Any) -> st.SearchStrategy[Sent]:
@@ -328,7 +329,7 @@ def _wall_timestamps(draw: st.DrawFn, clock: str) -> Sent:
     if form == "epoch":
         seconds = int((wall - EPOCH).total_seconds())
         inside = 0 <= seconds < MQL_DATETIME_LIMIT
-        return Sent(seconds, expected if inside else REJECT)
+        return Sent(seconds, expected if inside else REJECT, wall if inside else None)
     text = {
         "iso": wall.isoformat(),
         "iso-space": wall.isoformat(" "),
@@ -336,7 +337,7 @@ def _wall_timestamps(draw: st.DrawFn, clock: str) -> Sent:
         "mt5-seconds": f"{wall:%Y.%m.%d %H:%M:%S}",
         "date": f"{wall:%Y.%m.%d}" if draw(st.booleans()) else f"{wall:%Y-%m-%d}",
     }[form]
-    return Sent(text, expected)
+    return Sent(text, expected, wall)
 
 
 @lru_cache
@@ -405,15 +406,16 @@ def timestamps(clock: str) -> st.SearchStrategy[Sent]:
         wall_timestamps(clock),
         wall_timestamps(clock),
         _judged(iso_like | st.text(max_size=30), lambda _: ANY),
-        _judged(st.integers(-(2**64), 2**64), lambda n: _epoch_verdict(n, clock)),
+        st.integers(-(2**64), 2**64).map(lambda n: Sent(n, *_epoch_verdict(n, clock))),
         _rejected(None, True, False, 1.5e9, 1_704_189_600.0, [2024]),
     )
 
 
-def _epoch_verdict(seconds: int, clock: str) -> datetime | Verdict:
+def _epoch_verdict(seconds: int, clock: str) -> tuple[datetime | Verdict, datetime | None]:
     if not 0 <= seconds < MQL_DATETIME_LIMIT:
-        return REJECT
-    return wall_verdict(EPOCH + timedelta(seconds=seconds), clock)
+        return REJECT, None
+    wall = EPOCH + timedelta(seconds=seconds)
+    return wall_verdict(wall, clock), wall
 
 
 @dataclass
@@ -422,6 +424,8 @@ class CandleCase:
 
     raw: dict[str, Any]
     expected: tuple[Any, ...] | Verdict
+    wall: datetime | None = None  # its timestamp's broker wall-clock time, if it names one
+    vague: bool = False  # its timestamp is junk that the service may or may not read
 
 
 PRICE_NAMES = ("open", "high", "low", "close")
@@ -473,6 +477,7 @@ def _candles(draw: st.DrawFn, clock: str) -> CandleCase:
     }
     raw = {name: sent.raw for name, sent in fields.items()}
     expected = _candle_verdict({name: sent.expected for name, sent in fields.items()})
+    stamp = fields["timestamp"]
     change = draw(CHANGES) if mode != "valid" else None
     if change == "drop":
         del raw[draw(st.sampled_from(sorted(raw)))]
@@ -480,7 +485,7 @@ def _candles(draw: st.DrawFn, clock: str) -> CandleCase:
     elif change == "extra":
         raw["tick_volume"] = 1
         expected = REJECT
-    return CandleCase(raw, expected)
+    return CandleCase(raw, expected, stamp.wall, stamp.expected is ANY)
 
 
 @lru_cache
@@ -554,9 +559,40 @@ def _batches(draw: st.DrawFn) -> BatchCase:
     elif choice == "junk":
         body["source_tz"] = draw(JUNK_ZONES)
         zone_ok = False
-    cases = draw(_candle_lists(clock, 0 if choice == "junk" else 1))
+    cases = _in_batch_order(draw(_candle_lists(clock, 0 if choice == "junk" else 1)), clock)
     body["candles"] = [case.raw for case in cases]
     return BatchCase(body, cases, zone_ok)
+
+
+def _in_batch_order(cases: list[CandleCase], clock: str) -> list[CandleCase]:
+    """The cases with the instants of repeated wall times as a batch places them.
+
+    In a repeated hour, the first pass is the earlier instant; once the batch goes back
+    (a time at or before the previous wall time, or within the repeat after a later one),
+    the later. After junk the service may have read as a wall time, that is left open.
+    """
+    previous: tuple[datetime, bool] | None = None
+    vague = False
+    for case in cases:
+        vague = vague or case.vague
+        found = instants_at(case.wall, clock) if case.wall else []
+        if not found:
+            continue
+        later = (
+            len(found) == 2
+            and previous is not None
+            and (
+                case.wall <= previous[0]  # type: ignore[operator]
+                or (previous[1] and case.wall - previous[0] < found[1] - found[0])  # type: ignore[operator]
+            )
+        )
+        previous = (case.wall, later)  # type: ignore[assignment]
+        if len(found) == 2 and isinstance(case.expected, tuple):
+            if vague:
+                case.expected = ANY
+            elif later:
+                case.expected = (*case.expected[:2], found[1], *case.expected[3:])
+    return cases
 
 
 def batches() -> st.SearchStrategy[BatchCase]:

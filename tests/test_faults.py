@@ -116,8 +116,7 @@ def test_exhausted_pool_gives_503_in_bounded_time_and_health_answers(small_pool_
 
 def test_statement_timeout_is_a_503_problem_logged_with_request_id(app_env, db, capsys):
     slow_inserts(db, 2)
-    url = app_env["DATABASE_URL"] + "?options=-c%20statement_timeout%3D300"
-    app = create_app(app_env | {"DATABASE_URL": url})
+    app = create_app(app_env | {"STATEMENT_TIMEOUT_MS": "300"})
     try:
         response = post(
             app.test_client(), {"candles": [candle(symbol="SLOW")]},

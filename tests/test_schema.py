@@ -213,8 +213,9 @@ def bare_login(db) -> Iterator[tuple[str, Any]]:
 
 
 def write_as(url: str, role: str, mode: OnConflict, count: int) -> Any:
+    # Tick volumes grow with count: an update never replaces a bar with one of fewer ticks.
     candles = [
-        CANDLE.validate_python(GOOD | {"timestamp": 1_704_153_600 + 60 * i, "volume": count})
+        CANDLE.validate_python(GOOD | {"timestamp": 1_704_153_600 + 60 * i, "volume": 100 * count})
         for i in range(count)
     ]
     with psycopg.connect(url.replace("candlesvc:", f"{role}:", 1)) as conn:
