@@ -1,22 +1,29 @@
-# candlesvc: slim, non-root image running gunicorn.
-FROM python:3.11-slim
+# candlesvc: gunicorn as an unprivileged user, the package installed (not editable) in a venv.
+# The base must be a Debian-like image with Python >= 3.11 and useradd; see docs/docker.md.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH \
     BIND=0.0.0.0:8000
 
-RUN useradd --system --uid 10001 --no-create-home --home-dir /app candlesvc
-WORKDIR /app
-COPY pyproject.toml README.md wsgi.py ./
-COPY candlesvc ./candlesvc
-COPY cli ./cli
-COPY sql ./sql
-RUN pip install -e .
+RUN groupadd --gid 10001 candlesvc \
+    && useradd --uid 10001 --gid candlesvc --create-home --home-dir /home/candlesvc \
+        --shell /usr/sbin/nologin candlesvc \
+    && python3 -m venv /opt/venv
+
+COPY pyproject.toml README.md /tmp/src/
+COPY candlesvc /tmp/src/candlesvc
+COPY cli /tmp/src/cli
+COPY sql /tmp/src/sql
+RUN pip install /tmp/src && rm -rf /tmp/src
+COPY docker/healthcheck.py /usr/local/bin/candlesvc-healthcheck
 
 USER candlesvc
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2)"]
-CMD ["gunicorn", "-c", "python:candlesvc.gunicorn_conf", "wsgi:app"]
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["candlesvc-healthcheck"]
+CMD ["gunicorn", "-c", "python:candlesvc.gunicorn_conf", "candlesvc.wsgi:app"]
