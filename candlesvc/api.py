@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
+from candlesvc.access import write_access
 from candlesvc.body import read_body
 from candlesvc.models import CandleBatch, IngestResult, validate_batch
 from candlesvc.openapi import openapi_document
@@ -44,12 +45,15 @@ def health() -> Response:
 
 @bp.get("/health/ready")
 def ready() -> Response | tuple[Response, int]:
-    """The database answers."""
+    """The database answers, and the service's role may write candles."""
     try:
         with _pool().connection(timeout=2) as conn:
-            conn.execute("SELECT 1")
+            access = write_access(conn)
     except psycopg.Error:
         return jsonify(status="unavailable", database="unreachable"), 503
+    if not access.ok:
+        log.error(access.reason())
+        return jsonify(status="unavailable", database="cannot write"), 503
     return jsonify(status="ok", database="ok")
 
 
@@ -122,10 +126,25 @@ def _on_conflict() -> OnConflict:
         raise RejectedError(problem(422, "invalid on_conflict", errors=[error])) from None
 
 
+def refused_write(error: psycopg.errors.InsufficientPrivilege, settings: Settings) -> Response:
+    """A 503 for a write the database refused the service's role; the log says why."""
+    log.error(
+        "the database refused the write (a configuration error): %s", error.diag.message_primary,
+        extra={"request_id": g.get("request_id"), "sqlstate": error.sqlstate},
+    )  # fmt: skip
+    detail = (
+        "the service's database role may not write candles: a configuration error, "
+        "logged with this request's id; nothing was stored"
+    )
+    return _unavailable(detail, settings)
+
+
 def _write(batch: CandleBatch, settings: Settings, on_conflict: OnConflict) -> IngestResult:
     try:
         with _pool().connection() as conn:
             result = CandleWriter(conn, on_conflict).write(batch.candles)
+    except psycopg.errors.InsufficientPrivilege as error:  # privileges or RLS: misconfigured
+        raise RejectedError(refused_write(error, settings)) from None
     except psycopg.Error as error:
         raise RejectedError(database_problem(error, settings)) from None
     updated = result.updated if on_conflict is OnConflict.UPDATE else None

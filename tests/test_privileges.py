@@ -220,3 +220,46 @@ def test_each_login_ingests_on_every_write_path_with_exact_counts(
     with psycopg.connect(backend.url(dbname)) as owner:
         stored = owner.execute("SELECT count(*) FROM market_data_candles").fetchone()
     assert stored == (203 + 300,)
+
+
+NO_POLICY = (
+    "GRANT SELECT, INSERT ON market_data_candles TO {}",
+    "GRANT USAGE ON SEQUENCE market_data_candles_id_seq TO {}",
+)
+
+
+@pytest.fixture(params=["authenticated", "no policy"])
+def refused_url(request, make_login) -> str:
+    """A login that may not write: a reader in authenticated, or one that RLS stops."""
+    if request.param == "authenticated":
+        return make_login("authenticated")
+    return make_login(grants=NO_POLICY)
+
+
+def test_ready_fails_with_a_logged_reason_when_the_login_cannot_write(refused_url, capsys):
+    with service(refused_url) as client:
+        response = client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "cannot write"
+    logged = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    reasons = [e["msg"] for e in logged if "cannot write candles" in e["msg"]]
+    assert len(reasons) == 1
+
+
+@pytest.mark.parametrize("size", [3, 100])  # INSERT … VALUES, and staging + merge
+def test_a_post_the_login_may_not_write_is_a_503_configuration_problem(refused_url, size):
+    with service(refused_url) as client:
+        response = post(client, {"candles": minute_candles(size)})
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert "configuration error" in response.get_json()["detail"]
+    assert response.headers["Retry-After"]
+
+
+def test_an_import_the_login_may_not_write_exits_3_with_one_line(refused_url, tmp_path):
+    history = minute_file(tmp_path / "history.csv", 100)
+    command = ["import", str(history), "--symbol", "USDJPY", "--timeframe", "M1", "--quiet"]
+    result = CliRunner().invoke(cli, command, env={"DATABASE_URL": refused_url})
+    assert result.exit_code == 3
+    assert len(result.stderr.splitlines()) == 1
+    assert "configuration error" in result.stderr

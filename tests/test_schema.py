@@ -16,6 +16,7 @@ import pytest
 from psycopg import errors, sql
 from typer.testing import CliRunner
 
+from candlesvc.access import write_access
 from candlesvc.cli.main import app as cli
 from candlesvc.db import LEDGER, NoMigrationsError, apply_migrations, migrations
 from candlesvc.models import CANDLE, Candle
@@ -284,18 +285,28 @@ def write_as(url: str, mode: OnConflict, count: int) -> Any:
         return CandleWriter(conn, mode).write(candles)
 
 
+def lacks(url: str, mode: OnConflict) -> tuple[str, ...]:
+    """What readiness and the importer say the login lacks to write in `mode`."""
+    with psycopg.connect(url) as conn:
+        return write_access(conn, mode).lacks
+
+
 @pytest.mark.parametrize("count", [3, 100])  # the array path and the staging path
 def test_exact_privileges_each_write_mode_needs(db, bare_login, count):
     url, grant = bare_login
     db.execute(INSERT, GOOD | {"timestamp": datetime(2024, 1, 2, tzinfo=UTC)})
     grant(IGNORE_MODE_MINIMUM[:-1])
+    assert lacks(url, OnConflict.IGNORE) == ("a row level security policy FOR SELECT",)
     with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
         write_as(url, OnConflict.IGNORE, count)
     grant(IGNORE_MODE_MINIMUM[-1:])
+    assert lacks(url, OnConflict.IGNORE) == ()
     assert write_as(url, OnConflict.IGNORE, count).duplicates == 1
+    assert len(lacks(url, OnConflict.UPDATE)) == len(UPDATE_MODE_EXTRA)
     with pytest.raises(errors.InsufficientPrivilege):
         write_as(url, OnConflict.UPDATE, count)
     grant(UPDATE_MODE_EXTRA)
+    assert lacks(url, OnConflict.UPDATE) == ()
     assert write_as(url, OnConflict.UPDATE, count + 1).updated == count
 
 
