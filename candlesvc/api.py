@@ -10,6 +10,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
+from candlesvc.access import write_access
 from candlesvc.body import read_body
 from candlesvc.db import bounded
 from candlesvc.models import CandleBatch, IngestResult, validate_batch
@@ -45,12 +46,15 @@ def health() -> Response:
 
 @bp.get("/health/ready")
 def ready() -> Response | tuple[Response, int]:
-    """The database answers."""
+    """The database answers, and the service's role may write candles."""
     try:
         with _pool().connection(timeout=2) as conn:
-            conn.execute("SELECT 1")
+            access = write_access(conn)
     except psycopg.Error:
         return jsonify(status="unavailable", database="unreachable"), 503
+    if not access.ok:
+        log.error(access.reason())
+        return jsonify(status="unavailable", database="cannot write"), 503
     return jsonify(status="ok", database="ok")
 
 
@@ -157,6 +161,17 @@ def database_problem(error: psycopg.Error, settings: Settings) -> Response:
         return _unavailable("the database is unavailable; retry later", settings)
     if isinstance(error, psycopg.IntegrityError | psycopg.DataError):
         return problem(422, "the database refused a value in this batch; nothing was stored")
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):  # privileges or RLS
+        log.error(
+            "the database refused the service's role (a configuration error): %s",
+            error.diag.message_primary,
+            extra={"request_id": g.get("request_id"), "sqlstate": sqlstate},
+        )
+        return _unavailable(
+            "configuration error: the service's database role may not do this; logged with "
+            "this request's id",
+            settings,
+        )
     if isinstance(error, psycopg.errors.UndefinedTable):
         log.error("the schema is missing", extra={"request_id": g.get("request_id")})
         return _unavailable(

@@ -10,17 +10,31 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from candlesvc.settings import Settings
 
 SQL_DIR: Traversable = files("candlesvc.sql")  # the repository's sql/, installed as package data
-_LEDGER = """
-CREATE TABLE IF NOT EXISTS candlesvc_schema_migrations (
+LEDGER = sql.Identifier("candlesvc_meta", "schema_migrations")  # out of PostgREST's reach
+_OLD_LEDGER = sql.Identifier("candlesvc_schema_migrations")  # where db init kept it up to 004
+_MAKE_LEDGER = sql.SQL("""
+CREATE SCHEMA IF NOT EXISTS candlesvc_meta;
+REVOKE ALL ON SCHEMA candlesvc_meta FROM PUBLIC;
+CREATE TABLE {ledger} (
     filename   TEXT PRIMARY KEY,
     sha256     TEXT NOT NULL,
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-)"""
+);
+REVOKE ALL ON {ledger} FROM PUBLIC;
+ALTER TABLE {ledger} ENABLE ROW LEVEL SECURITY;  -- and no policy: only its owner sees it
+""").format(ledger=LEDGER)
+_CARRY_OVER = sql.SQL("""
+INSERT INTO {ledger} SELECT filename, sha256, applied_at FROM {old} ON CONFLICT DO NOTHING;
+DROP TABLE {old};
+""").format(ledger=LEDGER, old=_OLD_LEDGER)
+_RECORD = sql.SQL("INSERT INTO {} (filename, sha256) VALUES (%s, %s)").format(LEDGER)
+_RECORDED = sql.SQL("SELECT sha256 FROM {} WHERE filename = %s").format(LEDGER)
 _LOCK_ID = 7_415_301  # advisory lock held while migrating, so concurrent inits serialise
 
 
@@ -111,26 +125,36 @@ def apply_migrations(database_url: str, directory: Traversable = SQL_DIR) -> lis
     applied_now = []
     pending = migrations(directory)
     with psycopg.connect(database_url, autocommit=True, **connect_kwargs(False)) as conn:
-        conn.execute(_LEDGER)
+        _prepare_ledger(conn)
         for migration in pending:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
                 if _already_applied(conn, migration):
                     continue
                 conn.execute(migration.sql.encode())
-                conn.execute(
-                    "INSERT INTO candlesvc_schema_migrations (filename, sha256) VALUES (%s, %s)",
-                    (migration.filename, migration.sha256),
-                )
+                conn.execute(_RECORD, (migration.filename, migration.sha256))
                 applied_now.append(migration.filename)
     return applied_now
 
 
+def _prepare_ledger(conn: psycopg.Connection[Any]) -> None:
+    """Make the ledger if missing; carry over, then drop, one that db init left in public."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+        if not _exists(conn, LEDGER):
+            conn.execute(_MAKE_LEDGER)
+        if _exists(conn, _OLD_LEDGER):
+            conn.execute(_CARRY_OVER)
+
+
+def _exists(conn: psycopg.Connection[Any], table: sql.Identifier) -> bool:
+    """Whether the table exists (an unqualified name is looked up in the search path)."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table.as_string(conn),))
+    return bool((row.fetchone() or (False,))[0])
+
+
 def _already_applied(conn: psycopg.Connection[Any], migration: Migration) -> bool:
-    row = conn.execute(
-        "SELECT sha256 FROM candlesvc_schema_migrations WHERE filename = %s",
-        (migration.filename,),
-    ).fetchone()
+    row = conn.execute(_RECORDED, (migration.filename,)).fetchone()
     if row and row[0] != migration.sha256:
         raise RuntimeError(f"{migration.filename} changed after it was applied; add a new file")
     return row is not None

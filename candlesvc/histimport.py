@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, TypeVar
 
 import psycopg
 
+from candlesvc.access import write_access
 from candlesvc.db import connect_kwargs
 from candlesvc.histfiles import FormatError
 from candlesvc.histrows import (
@@ -270,12 +271,14 @@ def _store(
         raise ImportAbortedError(f"database unreachable: {_first_line(error)}") from None
     try:
         with conn:
+            _require_write_access(conn, on_conflict)
             writes = _Writes(CandleWriter(conn, on_conflict), lines)
             _write_chunks(conn, chunks, report, atomic, on_chunk, writes)
     except psycopg.Error as error:
         outcome = "nothing from it was stored" if atomic else "chunks committed before are kept"
+        cause = _cause(error)
         raise ImportAbortedError(
-            f"database failed while importing {report.file}: {_first_line(error)}; {outcome}"
+            f"database failed while importing {report.file}: {cause}; {outcome}"
         ) from None
     _count(chunks, report, on_chunk)
 
@@ -321,6 +324,20 @@ class _Writes:
         all_stored = result.duplicates == result.received  # update mode: always write
         self.lines.wanted = self.writer.on_conflict is OnConflict.UPDATE or not all_stored
         return result
+
+
+def _require_write_access(conn: psycopg.Connection[Any], on_conflict: OnConflict) -> None:
+    """Refuse, before anything is written, a role that cannot write candles."""
+    access = write_access(conn, on_conflict)
+    if not access.ok:
+        raise ImportAbortedError(f"{access.reason()}; nothing was stored")
+
+
+def _cause(error: psycopg.Error) -> str:
+    """The first line of the database's message, named a configuration error if it is one."""
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return f"the database refused the write (a configuration error): {_first_line(error)}"
+    return _first_line(error)
 
 
 def _first_line(error: Exception) -> str:

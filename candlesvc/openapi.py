@@ -118,8 +118,10 @@ def openapi_document() -> dict[str, Any]:
             "503": _problem("database unavailable; see Retry-After"),
         },
     }
-    ready = _health("Database reachable")
-    ready["get"]["responses"]["503"] = {"description": "database unreachable"}
+    ready = _health("Database reachable, and the service's role may write candles")
+    ready["get"]["responses"]["503"] = {
+        "description": "database unreachable, or the service's role cannot write (logged)"
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "candlesvc", "version": __version__},

@@ -18,6 +18,7 @@ from candlesvc.app import create_app
 from candlesvc.db import apply_migrations
 from candlesvc.localdb import SUPERUSER, LocalCluster, LocalDbError, free_port
 
+pytest_plugins = ("tests.supabase",)  # the Supabase-shaped cluster and its fixtures
 API_KEY = "test-key-" + "k" * 32
 OTHER_KEY = "rotated-key-" + "r" * 32
 PG_PORT = free_port()

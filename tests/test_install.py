@@ -77,7 +77,7 @@ def test_the_wheel_installs_only_the_candlesvc_package_with_its_schema(wheel):
 def test_the_installed_commands_work_from_an_unrelated_folder(venv, database_url, db, tmp_path):
     env = {"DATABASE_URL": database_url, "MT5_API_KEY": API_KEY}
     db.execute("DROP TABLE market_data_candles")
-    db.execute("DROP TABLE candlesvc_schema_migrations")
+    db.execute("DROP SCHEMA candlesvc_meta CASCADE")  # the migration ledger
 
     init = run(venv / "candlesvc", "db", "init", env=env, cwd=tmp_path)
     assert init.returncode == 0, init.stderr

@@ -1,4 +1,8 @@
-"""The schema in sql/: constraints that mirror validation, RLS, and idempotent `db init`."""
+"""The schema in sql/: constraints that mirror validation, RLS, and idempotent `db init`.
+
+Every test that takes a database runs twice: on plain PostgreSQL, and on a database shaped
+like Supabase's (tests/supabase.py), where `db init` runs as the demoted `postgres`.
+"""
 
 import secrets
 from collections.abc import Iterator
@@ -12,12 +16,14 @@ import pytest
 from psycopg import errors, sql
 from typer.testing import CliRunner
 
+from candlesvc.access import write_access
 from candlesvc.cli.main import app as cli
-from candlesvc.db import NoMigrationsError, apply_migrations, migrations
+from candlesvc.db import LEDGER, NoMigrationsError, apply_migrations, migrations
 from candlesvc.models import CANDLE, Candle
 from candlesvc.writer import CandleWriter, OnConflict
-from tests.conftest import PG_PASSWORD, db_url
+from tests.conftest import db_url
 from tests.helpers import candle, rows
+from tests.supabase import Backend, SupabaseCluster, default_privileges, role_shape
 
 INSERT = (
     'INSERT INTO market_data_candles (symbol, timeframe, "timestamp", open, high, low, close,'
@@ -28,6 +34,13 @@ GOOD = {
     "symbol": "EURUSD", "timeframe": "M1", "timestamp": datetime(2024, 1, 2, tzinfo=UTC),
     "open": "1.1", "high": "1.2", "low": "1.0", "close": "1.15", "volume": 5,
 }  # fmt: skip
+
+
+@pytest.fixture
+def database_url(backend_database: tuple[Backend, str]) -> str:
+    """This test's database, on plain PostgreSQL and on a Supabase-shaped cluster."""
+    backend, dbname = backend_database
+    return backend.url(dbname)
 
 
 @pytest.mark.parametrize(
@@ -98,22 +111,18 @@ def test_service_role_may_insert(db):
 
 
 @pytest.fixture
-def ingest_login(db) -> Iterator[str]:
-    """A dedicated login role holding only the documented candles_writer grants."""
+def ingest_login(backend_database: tuple[Backend, str]) -> Iterator[str]:
+    """The URL of a dedicated login holding only the documented candles_writer grants."""
+    backend, dbname = backend_database
     name = f"ingest_{secrets.token_hex(4)}"
-    db.execute(
-        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE candles_writer").format(
-            sql.Identifier(name), sql.Literal(PG_PASSWORD)
-        )
-    )
-    yield name
-    db.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+    backend.create_login(dbname, name, "candles_writer")
+    yield backend.url(dbname, name)
+    backend.drop_login(dbname, name)
 
 
-def test_dedicated_ingest_role_writes_through_the_writer(db, database_url, ingest_login):
-    url = database_url.replace("candlesvc:", f"{ingest_login}:", 1)
+def test_dedicated_ingest_role_writes_through_the_writer(db, ingest_login):
     candle = CANDLE.validate_python(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(ingest_login) as conn:
         bypass = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user")
         assert bypass.fetchone() == (False,)
         first = CandleWriter(conn).write([candle, candle])
@@ -122,26 +131,82 @@ def test_dedicated_ingest_role_writes_through_the_writer(db, database_url, inges
     assert rows(db)[0][3] == Decimal("1.1")
 
 
-def test_db_init_applies_every_file_once_and_records_it(pg_cluster):
-    name = f"fresh_{secrets.token_hex(4)}"
-    with psycopg.connect(db_url("postgres"), autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            runner = CliRunner()
-            first = runner.invoke(cli, ["db", "init", "--database-url", db_url(name)])
-            second = runner.invoke(cli, ["db", "init"], env={"DATABASE_URL": db_url(name)})
-            with psycopg.connect(db_url(name)) as conn:
-                ledger = conn.execute(
-                    "SELECT filename FROM candlesvc_schema_migrations ORDER BY 1"
-                ).fetchall()
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+def test_db_init_applies_every_file_once_and_records_it(empty_backend_database):
+    backend, dbname = empty_backend_database
+    url = backend.url(dbname)
+    runner = CliRunner()
+    first = runner.invoke(cli, ["db", "init", "--database-url", url])
+    second = runner.invoke(cli, ["db", "init"], env={"DATABASE_URL": url})
+    with psycopg.connect(url) as conn:
+        ledger = conn.execute(sql.SQL("SELECT filename FROM {} ORDER BY 1").format(LEDGER))
+        recorded = ledger.fetchall()
+        superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        assert superuser.fetchone() == (backend.name == "postgres",)
     files = [m.filename for m in migrations()]
     assert first.exit_code == 0, first.output
     assert all(f in first.output for f in files)
-    assert second.exit_code == 0
+    assert second.exit_code == 0, second.output
     assert "up to date" in second.output
-    assert [r[0] for r in ledger] == files
+    assert [r[0] for r in recorded] == files
+
+
+OLD_LEDGER = """
+CREATE TABLE candlesvc_schema_migrations (
+    filename   TEXT PRIMARY KEY,
+    sha256     TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+
+
+def install_as_before(url: str, count: int) -> None:
+    """The first `count` files applied, and recorded in public, as db init did up to 004."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(OLD_LEDGER)
+        for migration in migrations()[:count]:
+            conn.execute(migration.sql.encode())
+            conn.execute(
+                "INSERT INTO candlesvc_schema_migrations (filename, sha256, applied_at)"
+                " VALUES (%s, %s, '2024-01-01')", (migration.filename, migration.sha256),
+            )  # fmt: skip
+
+
+def test_db_init_carries_an_old_ledger_over_and_drops_it(empty_backend_database):
+    backend, dbname = empty_backend_database
+    url = backend.url(dbname)
+    install_as_before(url, 4)
+    applied = apply_migrations(url)
+    with psycopg.connect(url) as conn:
+        ledger = conn.execute(
+            sql.SQL("SELECT filename, sha256, applied_at FROM {} ORDER BY 1").format(LEDGER)
+        )
+        recorded = ledger.fetchall()
+        old = conn.execute("SELECT to_regclass('candlesvc_schema_migrations')").fetchone()
+    files = migrations()
+    assert applied == [m.filename for m in files[4:]]
+    assert [(name, sha) for name, sha, _ in recorded] == [(m.filename, m.sha256) for m in files]
+    assert {when.year for _, _, when in recorded[:4]} == {2024}
+    assert old == (None,)
+
+
+def test_db_init_refuses_a_file_changed_since_the_old_ledger_recorded_it(empty_backend_database):
+    backend, dbname = empty_backend_database
+    url = backend.url(dbname)
+    install_as_before(url, 4)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE candlesvc_schema_migrations SET sha256 = 'edited'")
+    with pytest.raises(RuntimeError, match="changed after it was applied"):
+        apply_migrations(url)
+
+
+def test_db_init_leaves_supabase_roles_and_default_privileges_alone(
+    supabase_cluster: SupabaseCluster, empty_supabase_database: str
+):
+    url = supabase_cluster.backend.url(empty_supabase_database)
+    defaults = default_privileges(url)
+    assert len(defaults) == 6  # postgres's and supabase_admin's: tables, sequences, functions
+    apply_migrations(url)
+    assert role_shape(url) == supabase_cluster.reserved_roles  # supautils forbids changing them
+    assert default_privileges(url) == defaults
 
 
 def test_a_changed_migration_is_refused(database_url, tmp_path):
@@ -164,11 +229,10 @@ def test_db_init_on_unreachable_database_is_one_line(pg_cluster):
     assert "Traceback" not in result.output
 
 
-def test_dedicated_ingest_role_may_correct_bars(db, database_url, ingest_login):
-    url = database_url.replace("candlesvc:", f"{ingest_login}:", 1)
+def test_dedicated_ingest_role_may_correct_bars(db, ingest_login):
     stored = CANDLE.validate_python(GOOD | {"timestamp": "2024-01-02T00:00:00Z"})
     corrected = replace(stored, close=Decimal("1.19"), volume=9)
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(ingest_login) as conn:
         CandleWriter(conn).write([stored])
         result = CandleWriter(conn, OnConflict.UPDATE).write([corrected])
     assert (result.added, result.updated) == (0, 1)
@@ -198,43 +262,53 @@ UPDATE_MODE_EXTRA = [
 
 
 @pytest.fixture
-def bare_login(db) -> Iterator[tuple[str, Any]]:
-    """A login role with no privileges at all, and a way to grant it some."""
+def bare_login(db, backend_database: tuple[Backend, str]) -> Iterator[tuple[str, Any]]:
+    """The URL of a login with no privileges at all, and a way to grant it some."""
+    backend, dbname = backend_database
     name = f"bare_{secrets.token_hex(4)}"
-    db.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-        sql.Identifier(name), sql.Literal(PG_PASSWORD)))  # fmt: skip
+    backend.create_login(dbname, name)
 
     def grant(statements: list[str]) -> None:
         for statement in statements:
             db.execute(statement.format(r=name).encode())
 
-    yield name, grant
-    db.execute(sql.SQL("DROP OWNED BY {0}; DROP ROLE {0}").format(sql.Identifier(name)))
+    yield backend.url(dbname, name), grant
+    backend.drop_login(dbname, name)
 
 
-def write_as(url: str, role: str, mode: OnConflict, count: int) -> Any:
+def write_as(url: str, mode: OnConflict, count: int) -> Any:
     # Tick volumes grow with count: an update never replaces a bar with one of fewer ticks.
     candles = [
         CANDLE.validate_python(GOOD | {"timestamp": 1_704_153_600 + 60 * i, "volume": 100 * count})
         for i in range(count)
     ]
-    with psycopg.connect(url.replace("candlesvc:", f"{role}:", 1)) as conn:
+    with psycopg.connect(url) as conn:
         return CandleWriter(conn, mode).write(candles)
 
 
+def lacks(url: str, mode: OnConflict) -> tuple[str, ...]:
+    """What readiness and the importer say the login lacks to write in `mode`."""
+    with psycopg.connect(url) as conn:
+        return write_access(conn, mode).lacks
+
+
 @pytest.mark.parametrize("count", [3, 100])  # the array path and the staging path
-def test_exact_privileges_each_write_mode_needs(db, database_url, bare_login, count):
-    role, grant = bare_login
+def test_exact_privileges_each_write_mode_needs(db, bare_login, count):
+    url, grant = bare_login
     db.execute(INSERT, GOOD | {"timestamp": datetime(2024, 1, 2, tzinfo=UTC)})
     grant(IGNORE_MODE_MINIMUM[:-1])
+    assert lacks(url, OnConflict.IGNORE) == ("a row level security policy FOR SELECT",)
     with pytest.raises(errors.InsufficientPrivilege, match="row-level security"):
-        write_as(database_url, role, OnConflict.IGNORE, count)
+        write_as(url, OnConflict.IGNORE, count)
     grant(IGNORE_MODE_MINIMUM[-1:])
-    assert write_as(database_url, role, OnConflict.IGNORE, count).duplicates == 1
+    assert lacks(url, OnConflict.IGNORE) == ()
+    assert write_as(url, OnConflict.IGNORE, count).duplicates == 1
+    assert len(lacks(url, OnConflict.UPDATE)) == len(UPDATE_MODE_EXTRA)
     with pytest.raises(errors.InsufficientPrivilege):
-        write_as(database_url, role, OnConflict.UPDATE, count)
+        write_as(url, OnConflict.UPDATE, count)
     grant(UPDATE_MODE_EXTRA)
-    assert write_as(database_url, role, OnConflict.UPDATE, count + 1).updated == count
+    assert lacks(url, OnConflict.UPDATE) == ()
+    assert write_as(url, OnConflict.UPDATE, count + 1).updated == count
 
 
 EPOCH_2024 = 1_704_067_200
