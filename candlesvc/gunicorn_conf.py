@@ -25,3 +25,4 @@ accesslog = None  # the app writes one JSON line per request (logger candlesvc.r
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+control_socket_disable = True  # no runtime control socket under $HOME: nothing to manage there

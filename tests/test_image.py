@@ -22,6 +22,11 @@ from candlesvc.localdb import free_port
 from tests.conftest import API_KEY, db_url, scratch_dir
 from tests.helpers import minute_candles
 from tests.programs import require
+from tests.test_slow_clients import (
+    BODY_SECONDS,
+    HEAD_SECONDS,
+    assert_misbehaving_sockets_stall_nothing,
+)
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +171,9 @@ def server(podman: Podman, image: str, database: str) -> Iterator[tuple[str, int
                       "candlesvc", "db", "init")  # fmt: skip
         assert "applied: 001_market_data_candles.sql" in init.stderr, init.stderr
         podman("run", "--detach", f"--name={name}", "--network=host", *env,
-               f"--env=BIND=127.0.0.1:{port}", "--env=WEB_CONCURRENCY=2", image)  # fmt: skip
+               f"--env=BIND=127.0.0.1:{port}", "--env=WEB_CONCURRENCY=2",
+               f"--env=GUNICORN_KEEPALIVE={HEAD_SECONDS}",
+               f"--env=BODY_TIMEOUT_MS={BODY_SECONDS * 1000}", image)  # fmt: skip
         wait_serving(podman, name, port)
         yield name, port
     finally:
@@ -248,3 +255,7 @@ def test_the_package_is_installed_in_the_venv_not_editable(podman, server):
     schema, site_packages = podman("exec", name, "python3", "-c", where).stdout.split()
     assert site_packages.startswith("/opt/venv/")
     assert schema == f"{site_packages}/candlesvc/sql"
+
+
+def test_idle_and_slow_sockets_stall_nothing_in_the_container(server):
+    assert_misbehaving_sockets_stall_nothing(server[1])

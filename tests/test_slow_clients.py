@@ -57,7 +57,18 @@ def test_idle_and_slow_sockets_neither_delay_others_nor_stay_open(database_url, 
     env = {"DATABASE_URL": database_url, "MT5_API_KEY": API_KEY, "BIND": f"127.0.0.1:{port}",
            "GUNICORN_KEEPALIVE": str(HEAD_SECONDS), "BODY_TIMEOUT_MS": str(BODY_SECONDS * 1000),
            "WEB_CONCURRENCY": "2"}  # fmt: skip
-    with started(command(env, port), env, port), ExitStack() as stack:
+    with started(command(env, port), env, port):
+        assert_misbehaving_sockets_stall_nothing(port)
+    assert len(rows(db)) == 1
+
+
+def assert_misbehaving_sockets_stall_nothing(port: int) -> None:
+    """Open EACH sockets of every misbehaviour, watch the service answer, then see them end.
+
+    The service must run with GUNICORN_KEEPALIVE=HEAD_SECONDS and
+    BODY_TIMEOUT_MS=BODY_SECONDS * 1000.
+    """
+    with ExitStack() as stack:
         kinds = {kind: [stack.enter_context(opened(port, sent)) for _ in range(EACH)]
                  for kind, sent in MISBEHAVIOURS.items()}  # fmt: skip
         trickle = Trickle(kinds["trickling a body"])
@@ -74,7 +85,6 @@ def test_idle_and_slow_sockets_neither_delay_others_nor_stay_open(database_url, 
         "mid headers": {"408"},
         "trickling a body": {"408"},
     }
-    assert len(rows(db)) == 1
 
 
 MISBEHAVIOURS = {
