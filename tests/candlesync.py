@@ -1,0 +1,313 @@
+"""mt5/CandleSync.mq5 in Python, function for function, over a simulated terminal and clock.
+
+No terminal runs here, so the replay tests drive this twin against the real service: it
+builds headers, URLs and bodies exactly as the EA's Http, UrlEncode and BatchJson do, and
+follows OnTimer, Step, AskLatest, PendingBars, SendBars and SendForming step for step.
+Each method names the MQL5 function it mirrors. `test_the_ea_source_builds_what_is_replayed`
+keeps the two from drifting apart.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from tests.conftest import API_KEY
+
+SERVICE = "http://127.0.0.1:8000"
+TERMINAL_HEADERS = {  # what the terminal adds by itself
+    "Accept": "*/*",
+    "Accept-Encoding": "gzip, deflate",
+    "User-Agent": "MetaTrader 5 Terminal/5.4410 (Windows NT 10.0; x64)",
+}
+DIGITS = 5
+TIMEFRAMES = ("M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",
+              "H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1")  # fmt: skip
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The MqlRates fields the EA sends; `time` is server wall-clock time as MQL5 datetime."""
+
+    time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    tick_volume: int
+
+
+def mql_time(wall: str) -> int:
+    """MQL5 datetime of a server wall-clock time, e.g. '2024.03.08 14:00'."""
+    return int((datetime.strptime(wall, "%Y.%m.%d %H:%M") - _EPOCH).total_seconds())
+
+
+class Series:
+    """What the terminal holds for one symbol and timeframe; the last bar is forming."""
+
+    def __init__(self, bars: list[Rates]) -> None:
+        self.bars = list(bars)
+
+    def itime(self, shift: int) -> int:
+        """iTime(symbol, period, shift)."""
+        return self.bars[-1 - shift].time if 0 <= shift < len(self.bars) else 0
+
+    def count(self) -> int:
+        """Bars(symbol, period)."""
+        return len(self.bars)
+
+    def copy_rates(self, start: int, stop: int) -> list[Rates]:
+        """CopyRates(symbol, period, start_time, stop_time, rates): oldest first."""
+        return [bar for bar in self.bars if start <= bar.time <= stop]
+
+    def copy_last(self) -> list[Rates]:
+        """CopyRates(symbol, period, 0, 1, rates): the forming bar."""
+        return self.bars[-1:]
+
+
+@dataclass
+class Terminal:
+    """The terminal: its series by (symbol, timeframe), and its clocks."""
+
+    series: dict[tuple[str, str], Series] = field(default_factory=dict)
+    server_offset: int = 0  # TimeTradeServer() - TimeGMT(), in seconds
+    now_ms: int = 1_000_000  # GetTickCount64()
+
+    def time_trade_server_minus_gmt(self) -> int:
+        """TimeTradeServer() - TimeGMT() in MQL5 datetime arithmetic (see CandleSync.zone)."""
+        return self.server_offset
+
+
+# --- the EA's text builders ---------------------------------------------------------------
+def url_encode(text: str) -> str:
+    """UrlEncode: every UTF-8 byte but A-Z a-z 0-9 - _ . ~ as %XX."""
+    return quote(text, safe="")
+
+
+def auto_zone(offset_seconds: int) -> str:
+    """Zone() for InpServerTimeZone=auto, from TimeTradeServer() - TimeGMT()."""
+    quarters = round(offset_seconds / 900)
+    minutes = abs(quarters) * 15
+    return f"{'-' if quarters < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def batch_json(symbol: str, timeframe: str, zone: str, bars: list[Rates]) -> str:
+    """BatchJson with DoubleToString(price, digits) and IntegerToString(time / volume)."""
+    esc = lambda text: text.replace("\\", "\\\\").replace('"', '\\"')  # noqa: E731
+    candles = ",".join(
+        f'{{"symbol":"{esc(symbol)}","timeframe":"{timeframe}","timestamp":{b.time}'
+        f',"open":{b.open:.{DIGITS}f},"high":{b.high:.{DIGITS}f},"low":{b.low:.{DIGITS}f}'
+        f',"close":{b.close:.{DIGITS}f},"volume":{b.tick_volume}}}'
+        for b in bars
+    )
+    return f'{{"source_tz":"{esc(zone)}","candles":[{candles}]}}'
+
+
+def header_lines(api_key: str, body: str) -> str:
+    """The headers string Http() passes to WebRequest."""
+    headers = f"X-API-KEY: {api_key}\r\n"
+    return f"Content-Type: application/json\r\n{headers}" if body else headers
+
+
+@dataclass
+class Inputs:
+    """The EA's inputs, with their defaults."""
+
+    service_url: str = SERVICE  # InpServiceUrl
+    api_key: str = API_KEY  # InpApiKey
+    symbols: str = "EURUSD"  # InpSymbols (the chart's symbol when empty)
+    timeframes: str = "H1"  # InpTimeframes
+    server_time_zone: str = "NY+7"  # InpServerTimeZone
+    send_forming_bar: bool = False  # InpSendFormingBar
+    batch_size: int = 1000  # InpBatchSize
+    backfill_bars: int = 10000  # InpBackfillBars
+    timeout_ms: int = 5000  # InpTimeoutMs
+    max_backoff_sec: int = 300  # InpMaxBackoffSec
+    timer_seconds: int = 1  # InpTimerSeconds
+
+
+@dataclass
+class Stream:
+    """struct Stream: one symbol and timeframe to keep in sync."""
+
+    symbol: str
+    name: str
+    resumed: bool = False
+    sent: int = 0
+    forming: Rates | None = None
+
+
+@dataclass
+class Request:
+    """One WebRequest as the service saw it, and its answer."""
+
+    method: str
+    url: str
+    body: bytes
+    status: int
+    answer: dict[str, Any]
+    at_ms: int
+
+
+class CandleSync:
+    """The EA, talking to a Flask test client; `latency_ms` is what each request costs."""
+
+    def __init__(self, client: Any, terminal: Terminal, inputs: Inputs, **options: Any) -> None:
+        self.client, self.terminal, self.inputs = client, terminal, inputs
+        self.nul: bool = options.get("nul", False)  # send the terminating NUL, as careless EAs do
+        self.latency_ms: int = options.get("latency_ms", 0)
+        self.requests: list[Request] = []
+        self.printed: list[str] = []
+        self.streams: list[Stream] = []
+        self.backoff = 0
+        self.retry_at = 0
+        self.deadline = 0
+
+    # --- OnInit / OnTimer ---------------------------------------------------------------
+    def on_init(self) -> bool:
+        """OnInit: True for INIT_SUCCEEDED."""
+        return bool(self.inputs.api_key) and self.parse_streams()
+
+    def on_timer(self) -> None:
+        """OnTimer: work through the streams until each is idle or the budget is used."""
+        if self.now() < self.retry_at:
+            return
+        self.deadline = self.now() + self.inputs.timeout_ms
+        for stream in self.streams:
+            result = 1
+            while result > 0 and self.remaining() >= self.inputs.timeout_ms // 2:
+                result = self.step(stream)
+            if result < 0:
+                return
+
+    def run(self, seconds: int = 1) -> None:
+        """Let the terminal's timer fire for `seconds` of simulated time."""
+        end = self.now() + seconds * 1000
+        while self.now() < end:
+            started = self.now()
+            self.on_timer()
+            self.terminal.now_ms = max(self.now(), started + self.inputs.timer_seconds * 1000)
+
+    def step(self, s: Stream) -> int:
+        """Step: 1 done (maybe more to do), 0 idle, -1 failed."""
+        if not s.resumed:
+            return self.ask_latest(s)
+        bars = self.pending_bars(s)
+        if bars:
+            return self.send_bars(s, bars)
+        return self.send_forming(s) if self.inputs.send_forming_bar else 0
+
+    # --- the conversation ---------------------------------------------------------------
+    def ask_latest(self, s: Stream) -> int:
+        url = (f"{self.inputs.service_url}/api/v1/candles/latest?symbol={url_encode(s.symbol)}"
+               f"&timeframe={s.name}&source_tz={url_encode(self.zone())}")  # fmt: skip
+        status, answer = self.http("GET", url, "")
+        if status == 404:
+            s.sent = 0
+        elif status == 200 and answer.get("server_time", -1) > 0:
+            s.sent = answer["server_time"] - (1 if self.inputs.send_forming_bar else 0)
+        else:
+            return self.failed(s, "latest", status)
+        s.resumed, s.forming = True, None
+        self.backoff = 0
+        return 1
+
+    def pending_bars(self, s: Stream) -> list[Rates]:
+        series = self.terminal.series[(s.symbol, s.name)]
+        forming, available = series.itime(0), series.count()
+        if forming == 0 or available < 2:
+            return []
+        oldest = series.itime(available - 1)
+        start = s.sent + 1
+        if s.sent == 0:
+            start = series.itime(max(1, min(self.inputs.backfill_bars, available - 1)))
+        start = max(start, oldest)
+        stop = forming - 1
+        if start == 0 or start > stop:
+            return []
+        return series.copy_rates(start, stop)[: self.inputs.batch_size]
+
+    def send_bars(self, s: Stream, bars: list[Rates]) -> int:
+        status, _ = self.http("POST", self.post_url(), self.batch_json(s, bars))
+        if status != 201:
+            return self.failed(s, "POST", status)
+        s.sent = bars[-1].time
+        self.backoff = 0
+        return 1
+
+    def send_forming(self, s: Stream) -> int:
+        bar = self.terminal.series[(s.symbol, s.name)].copy_last()[0]
+        if bar == s.forming:
+            return 0
+        status, _ = self.http("POST", self.post_url(), self.batch_json(s, [bar]))
+        if status != 201:
+            return self.failed(s, "POST forming bar", status)
+        s.forming = bar
+        self.backoff = 0
+        return 0
+
+    def post_url(self) -> str:
+        update = "?on_conflict=update" if self.inputs.send_forming_bar else ""
+        return f"{self.inputs.service_url}/api/v1/candles{update}"
+
+    def batch_json(self, s: Stream, bars: list[Rates]) -> str:
+        return batch_json(s.symbol, s.name, self.zone(), bars)
+
+    def http(self, method: str, url: str, body: str) -> tuple[int, dict[str, Any]]:
+        """Http: WebRequest(method, url, headers, timeout, data, result, result_headers)."""
+        data = body.encode() + (b"\0" if self.nul and body else b"")
+        lines = header_lines(self.inputs.api_key, body).split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines if line)
+        response = self.client.open(
+            url, method=method, data=data, headers=TERMINAL_HEADERS | headers
+        )
+        self.terminal.now_ms += self.latency_ms
+        answer = json.loads(response.get_data() or b"{}")
+        self.requests.append(
+            Request(method, url, data, response.status_code, answer, self.terminal.now_ms)
+        )
+        return response.status_code, answer
+
+    def failed(self, s: Stream, what: str, status: int) -> int:
+        """Failed: pause every request for 1, 2, 4 ... InpMaxBackoffSec seconds."""
+        self.backoff = min(max(1, self.backoff * 2), max(1, self.inputs.max_backoff_sec))
+        self.retry_at = self.now() + self.backoff * 1000
+        self.printed.append(f"{s.symbol} {s.name}: {what} answered HTTP {status}")
+        return -1
+
+    def now(self) -> int:
+        return self.terminal.now_ms
+
+    def remaining(self) -> int:
+        return max(0, self.deadline - self.now())
+
+    def zone(self) -> str:
+        """Zone: the input, or for "auto" the broker's offset from TimeTradeServer() - TimeGMT().
+
+        The EA subtracts two datetime values, which MQL5 stores as ulong: an offset west of
+        UTC wraps around (modelled here as 64-bit unsigned arithmetic).
+        """
+        if self.inputs.server_time_zone != "auto":
+            return self.inputs.server_time_zone
+        wrapped = self.terminal.time_trade_server_minus_gmt() % 2**64
+        quarters = (round(wrapped / 900) + 2**31) % 2**32 - 2**31  # (int) of a huge double
+        minutes = abs(quarters) * 15
+        return f"{'-' if quarters < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
+
+    # --- inputs -------------------------------------------------------------------------
+    def parse_streams(self) -> bool:
+        """ParseStreams and AddStream: one stream per symbol and timeframe."""
+        symbols = [s.strip() for s in self.inputs.symbols.split(",")]
+        frames = [f.strip().upper() for f in self.inputs.timeframes.split(",")]
+        self.streams = []
+        known = {symbol for symbol, _ in self.terminal.series}
+        for symbol in symbols:
+            if symbol and symbol not in known:  # SymbolSelect(symbol, true) fails
+                return False
+            for name in frames if symbol else []:
+                if name not in TIMEFRAMES:
+                    return False
+                self.streams.append(Stream(symbol, name))
+        return bool(self.streams)
