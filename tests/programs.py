@@ -15,7 +15,5 @@ def require(program: str, package: str, *folders: str) -> str:
         if found is None and (Path(folder) / program).exists():
             found = str(Path(folder) / program)
     if found is None:
-        pytest.fail(
-            f"{program} is not installed: {INSTALL.format(package=package)}", pytrace=False
-        )
+        pytest.fail(f"{program} is not installed: {INSTALL.format(package=package)}", pytrace=False)
     return found
