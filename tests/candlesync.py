@@ -45,10 +45,17 @@ def mql_time(wall: str) -> int:
 
 
 class Series:
-    """What the terminal holds for one symbol and timeframe; the last bar is forming."""
+    """What the terminal holds for one symbol and timeframe; the last bar is forming.
+
+    `synchronized` is SERIES_SYNCHRONIZED; `unbuilt` holds bar times the terminal counts but
+    whose CopyRates data is not ready yet; `copied` counts the bars CopyRates has returned.
+    """
 
     def __init__(self, bars: list[Rates]) -> None:
         self.bars = list(bars)
+        self.synchronized = True
+        self.unbuilt: set[int] = set()
+        self.copied = 0
 
     def itime(self, shift: int) -> int:
         """iTime(symbol, period, shift)."""
@@ -58,9 +65,16 @@ class Series:
         """Bars(symbol, period)."""
         return len(self.bars)
 
+    def count_between(self, start: int, stop: int) -> int:
+        """Bars(symbol, period, start_time, stop_time): 0 while not synchronized."""
+        inside = [bar for bar in self.bars if start <= bar.time <= stop]
+        return len(inside) if self.synchronized else 0
+
     def copy_rates(self, start: int, stop: int) -> list[Rates]:
         """CopyRates(symbol, period, start_time, stop_time, rates): oldest first."""
-        return [bar for bar in self.bars if start <= bar.time <= stop]
+        copied = [b for b in self.bars if start <= b.time <= stop and b.time not in self.unbuilt]
+        self.copied += len(copied)
+        return copied
 
     def copy_last(self) -> list[Rates]:
         """CopyRates(symbol, period, 0, 1, rates): the forming bar."""
@@ -74,6 +88,8 @@ class Terminal:
     series: dict[tuple[str, str], Series] = field(default_factory=dict)
     server_offset: int = 0  # TimeTradeServer() - TimeGMT(), in seconds
     now_ms: int = 1_000_000  # GetTickCount64()
+    connected: bool = True  # TerminalInfoInteger(TERMINAL_CONNECTED)
+    timer_ok: bool = True  # what EventSetTimer returns
 
     def time_trade_server_minus_gmt(self) -> int:
         """TimeTradeServer() - TimeGMT() in MQL5 datetime arithmetic (see CandleSync.zone)."""
@@ -148,6 +164,7 @@ class Request:
     body: bytes
     status: int
     answer: dict[str, Any]
+    headers: dict[str, str]
     at_ms: int
 
 
@@ -266,8 +283,11 @@ class CandleSync:
         self.terminal.now_ms += self.latency_ms
         answer = json.loads(response.get_data() or b"{}")
         self.requests.append(
-            Request(method, url, data, response.status_code, answer, self.terminal.now_ms)
-        )
+            Request(
+                method, url, data, response.status_code, answer, dict(response.headers),
+                self.terminal.now_ms,
+            )
+        )  # fmt: skip
         return response.status_code, answer
 
     def failed(self, s: Stream, what: str, status: int) -> int:

@@ -5,10 +5,20 @@ simulated terminal and clock, and builds headers, URLs and bodies exactly as the
 `test_the_ea_source_builds_what_is_replayed` keeps the two from drifting apart.
 """
 
+from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
+from flask import Flask
+
+from candlesvc.app import create_app
+from candlesvc.histclock import WallClock
+from candlesvc.localdb import LocalCluster
+from candlesvc.timezones import parse_zone
 from tests.candlesync import (
     SERVICE,
     CandleSync,
@@ -21,8 +31,14 @@ from tests.candlesync import (
 )
 from tests.conftest import API_KEY
 from tests.helpers import rows
+from tests.redisserver import redis_server
 
 EA_SOURCE = Path(__file__).resolve().parent.parent / "mt5" / "CandleSync.mq5"
+
+
+def not_fixed(finding: str) -> pytest.MarkDecorator:
+    """Issue 17's replay tests fail against the EA until their finding is fixed."""
+    return pytest.mark.xfail(strict=True, reason=f"issue 17, {finding}: not fixed yet")
 
 
 def hourly(first: str, count: int, start_volume: int = 0, step: int = 3600) -> list[Rates]:
@@ -191,6 +207,341 @@ def test_update_mode_corrects_the_forming_bar_until_it_closes(client, db):
         ("POST", 201, 1, 0, 1),
     ]
     assert "on_conflict=update" in restarted.requests[1].url
+
+
+# --- one refused batch never stops the others -------------------------------------------
+# A 24/7 symbol with a bar at 2024.03.10 09:00, a time that NY+7 skips: the service refuses
+# it for good (as it would every bar of a broker whose clock is not the zone the user chose).
+BTC = hourly("2024.03.10 05:00", 12)
+
+
+def symbol_rows(db: Any, symbol: str) -> list[tuple[Any, ...]]:
+    """The stored rows of one symbol."""
+    return [row for row in rows(db) if row[0] == symbol]
+
+
+@not_fixed("finding 1")
+def test_a_refused_bar_is_isolated_and_parked_while_the_other_streams_flow(client, db):
+    terminal = Terminal({("BTCUSD", "H1"): Series(BTC), ("EURUSD", "H1"): Series(HISTORY[:8])})
+    ea = start_ea(client, terminal, symbols="BTCUSD,EURUSD", batch_size=8)
+    ea.run(60)
+    assert len(symbol_rows(db, "EURUSD")) == 7
+    btc = [row[2].strftime("%H:%M") for row in symbol_rows(db, "BTCUSD")]
+    assert btc == [
+        "09:00",
+        "10:00",
+        "11:00",
+        "12:00",
+        "14:00",
+        "15:00",
+        "16:00",
+        "17:00",
+        "18:00",
+        "19:00",
+    ]  # UTC; 09:00 server time (13:00 UTC) is the refused bar
+    btc_posts = [r.status for r in ea.requests if r.method == "POST" and b"BTCUSD" in r.body]
+    assert btc_posts == [422, 201, 422, 422, 422, 201]  # 8 bars, 4, 4, 2, the bad one, the rest
+    problem = "time does not exist in NY+7"
+    assert sum(problem in line for line in ea.printed) == 2  # the first refusal, then the bar
+    assert any("2024.03.10 09:00" in line and "skipped" in line for line in ea.printed)
+    sent = len(ea.requests)
+    ea.run(600)
+    assert len(ea.requests) == sent  # nothing is sent again
+
+
+@pytest.fixture
+def small_batch_app(app_env: dict[str, str]) -> Iterator[Flask]:
+    """The service with MAX_BATCH=5."""
+    app = create_app(app_env | {"MAX_BATCH": "5"})
+    yield app
+    app.extensions["candlesvc.pool"].close()
+
+
+@not_fixed("finding 1")
+def test_a_batch_over_max_batch_is_halved_until_the_service_takes_it(small_batch_app, db):
+    ea = start_ea(small_batch_app.test_client(), one_series(HISTORY[:22]), batch_size=12)
+    ea.run(60)
+    assert len(rows(db)) == 21
+    posts = [(r.status, r.answer.get("received")) for r in ea.requests if r.method == "POST"]
+    assert posts == [(413, None), (413, None)] + [(201, 3)] * 7  # 12, 6, then 3 at a time
+    assert sum("the limit is 5" in line for line in ea.printed) == 1
+
+
+@pytest.fixture
+def limited_app(app_env: dict[str, str]) -> Iterator[Flask]:
+    """The service with RATE_LIMIT=3/minute, counted in a real Redis."""
+    with redis_server() as url:
+        app = create_app(app_env | {"RATE_LIMIT": "3/minute", "RATE_LIMIT_STORAGE_URI": url})
+        yield app
+        app.extensions["candlesvc.pool"].close()
+        for limiter in app.extensions["limiter"]:
+            limiter.storage.storage.connection_pool.disconnect()
+
+
+@not_fixed("finding 1")
+def test_429_pauses_every_stream_for_retry_after(limited_app, db):
+    terminal = Terminal({(s, "H1"): Series(HISTORY[:8]) for s in ("EURUSD", "GBPUSD")})
+    ea = start_ea(limited_app.test_client(), terminal, symbols="EURUSD,GBPUSD", batch_size=3)
+    ea.run(1)
+    limited = [r for r in ea.requests if r.status == 429]
+    assert len(limited) == 1
+    wait = int(limited[0].headers["Retry-After"])
+    assert wait > 2
+    asked = len(ea.requests)
+    ea.run(wait - 1)
+    assert len(ea.requests) == asked  # no stream asks anything during Retry-After
+    for limiter in limited_app.extensions["limiter"]:
+        limiter.reset()  # the window has passed
+    ea.run(2)
+    assert len(rows(db)) == 14
+    assert [r.status for r in ea.requests[asked:]] == [201, 201, 201]
+
+
+@pytest.fixture
+def outage_app(own_cluster: tuple[LocalCluster, str]) -> Iterator[Flask]:
+    """The service on a database this test may stop, with Retry-After: 7 on a 503."""
+    env = {"DATABASE_URL": own_cluster[1], "MT5_API_KEY": API_KEY, "POOL_TIMEOUT_MS": "1000",
+           "RETRY_AFTER": "7"}  # fmt: skip
+    app = create_app(env)
+    yield app
+    app.extensions["candlesvc.pool"].close()
+
+
+@not_fixed("finding 1")
+def test_503_pauses_until_retry_after_then_sends_what_closed_meanwhile(own_cluster, outage_app):
+    cluster, url = own_cluster
+    terminal = one_series(HISTORY[:4])
+    ea = start_ea(outage_app.test_client(), terminal)
+    ea.run()
+    cluster.stop()
+    terminal.series[("EURUSD", "H1")].bars.append(HISTORY[4])
+    ea.run()
+    assert [r.status for r in ea.requests] == [404, 201, 503]
+    ea.run(6)
+    assert len(ea.requests) == 3  # Retry-After: 7
+    cluster.start()
+    ea.run(2)
+    assert [r.status for r in ea.requests[3:]] == [201]
+    with psycopg.connect(url) as conn:
+        assert len(rows(conn)) == 4
+
+
+@not_fixed("finding 1")
+def test_streams_take_turns_at_going_first(client, db):
+    terminal = Terminal({("EURUSD", "H1"): Series(HISTORY), ("GBPUSD", "H1"): Series(HISTORY)})
+    ea = start_ea(client, terminal, symbols="EURUSD,GBPUSD", batch_size=2, latency_ms=2000)
+    ea.on_timer()  # each request takes 2 s of the 5 s budget: two requests per timer event
+    ea.on_timer()
+    assert [r.url.split("symbol=")[-1][:6] for r in ea.requests if r.method == "GET"] == [
+        "EURUSD",
+        "GBPUSD",
+    ]
+    assert len(symbol_rows(db, "GBPUSD")) == 2
+
+
+# --- history that is not in sync is not sent ----------------------------------------------
+@not_fixed("finding 2")
+def test_history_still_loading_after_a_reconnect_waits_for_sync(client, db):
+    terminal = one_series(HISTORY[:6])
+    series = terminal.series[("EURUSD", "H1")]
+    ea = start_ea(client, terminal)
+    ea.run()
+    assert len(rows(db)) == 5
+    series.bars = HISTORY[:5] + HISTORY[10:16]  # reconnected: 5-9 are still downloading
+    series.synchronized = False
+    ea.run(5)
+    terminal.connected, series.synchronized = False, True  # and once more, disconnected
+    ea.run(5)
+    assert len(rows(db)) == 5  # nothing with a hole in it was sent
+    terminal.connected = True
+    series.bars = HISTORY[:16]
+    ea.run()
+    assert len(rows(db)) == 15
+    assert sum("waiting" in line for line in ea.printed) == 1
+
+
+@not_fixed("finding 2")
+def test_a_copy_short_of_the_bars_the_terminal_counts_is_not_sent(client, db):
+    terminal = one_series(HISTORY[:12])
+    series = terminal.series[("EURUSD", "H1")]
+    series.unbuilt = {HISTORY[2].time, HISTORY[3].time}  # counted, not yet copyable
+    ea = start_ea(client, terminal)
+    ea.run(3)
+    assert rows(db) == []
+    series.unbuilt = set()
+    ea.run()
+    assert len(rows(db)) == 11
+
+
+# --- copy only the batch that is sent -----------------------------------------------------
+@not_fixed("finding 3")
+def test_a_long_backfill_copies_each_bar_once(client, db):
+    terminal = one_series(hourly("2024.01.01 00:00", 201))  # a 24/7 symbol, 200 closed bars
+    ea = start_ea(client, terminal, batch_size=10)
+    ea.run()
+    assert len(rows(db)) == 200
+    assert terminal.series[("EURUSD", "H1")].copied == 200
+
+
+# --- inputs are checked -------------------------------------------------------------------
+@not_fixed("finding 4")
+@pytest.mark.parametrize(
+    ("inputs", "named"),
+    [
+        ({"service_url": SERVICE + "/"}, "InpServiceUrl"),
+        ({"service_url": "127.0.0.1:8000"}, "InpServiceUrl"),
+        ({"api_key": ""}, "InpApiKey"),
+        ({"batch_size": 0}, "InpBatchSize"),
+        ({"backfill_bars": 0}, "InpBackfillBars"),
+        ({"timeout_ms": 0}, "InpTimeoutMs"),
+        ({"timeout_ms": 999}, "InpTimeoutMs"),
+        ({"max_backoff_sec": 0}, "InpMaxBackoffSec"),
+        ({"timer_seconds": 0}, "InpTimerSeconds"),
+        ({"server_time_zone": ""}, "InpServerTimeZone"),
+        ({"timeframes": "M1,H7"}, "InpTimeframes"),
+    ],
+)
+def test_bad_inputs_are_refused_in_on_init_with_a_clear_message(client, inputs, named):
+    ea = CandleSync(client, one_series(HISTORY[:3]), Inputs(**inputs))
+    assert not ea.on_init()
+    assert named in ea.printed[-1]
+
+
+@not_fixed("finding 4")
+def test_a_failed_timer_fails_on_init(client):
+    terminal = one_series(HISTORY[:3])
+    terminal.timer_ok = False
+    ea = CandleSync(client, terminal, Inputs())
+    assert not ea.on_init()
+    assert "EventSetTimer" in ea.printed[-1]
+
+
+def test_a_trailing_slash_would_read_as_nothing_stored(client):
+    url = f"{SERVICE}//api/v1/candles/latest?symbol=EURUSD&timeframe=H1"
+    answer = client.get(url, headers={"X-API-KEY": API_KEY})
+    assert answer.status_code == 404  # the same status as "nothing stored": refused in OnInit
+    assert "not found" in answer.get_json()["detail"]
+
+
+# --- auto time zone west of UTC -----------------------------------------------------------
+@not_fixed("finding 5")
+def test_auto_zone_west_of_utc_is_a_negative_offset(client, db):
+    terminal = one_series(HISTORY[:3])
+    terminal.server_offset = -5 * 3600 + 2  # TimeTradeServer() is 5 h behind TimeGMT()
+    ea = start_ea(client, terminal, server_time_zone="auto")
+    ea.run()
+    assert ea.zone() == "-05:00"
+    assert "&source_tz=-05%3A00" in ea.requests[0].url
+    assert stored_times(db) == ["2024-03-08 19:00", "2024-03-08 20:00"]
+
+
+# --- turning the forming bar off ----------------------------------------------------------
+@not_fixed("finding 6")
+def test_a_partial_bar_left_by_update_mode_is_corrected_on_the_next_start(client, db):
+    terminal = one_series(HISTORY[:5])
+    series = terminal.series[("EURUSD", "H1")]
+    start_ea(client, terminal, send_forming_bar=True).run()  # bar 4 stored while forming
+    final = replace(HISTORY[4], high=1.0990, close=1.0980, tick_volume=90)
+    series.bars[-1:] = [final, HISTORY[5]]  # it closes while the EA is stopped
+    restarted = start_ea(client, terminal)  # and the EA starts again without the forming bar
+    restarted.run()
+    assert "on_conflict=update" in restarted.requests[1].url
+    assert restarted.requests[1].answer["records_updated"] == 1
+    stored = rows(db)[4]
+    assert (str(stored[4]), str(stored[6]), stored[7]) == ("1.09900", "1.09800", 90)
+    later = start_ea(client, terminal)
+    later.run()  # every start sends the newest stored bar once more; unchanged, a duplicate
+    assert counts(later.requests) == [("GET", 200, None, None, None), ("POST", 201, 1, 0, 1)]
+
+
+# --- broker symbol names -----------------------------------------------------------------
+MAPPED = {"symbols": "EURUSDm,GOLDm", "symbol_map": "GOLDm=XAUUSD", "strip_suffix": "m"}
+
+
+@not_fixed("broker symbol names")
+def test_broker_names_are_stored_under_one_name_per_instrument(client, db):
+    terminal = Terminal({(s, "H1"): Series(HISTORY[:4]) for s in ("EURUSDm", "GOLDm")})
+    ea = start_ea(client, terminal, **MAPPED)
+    ea.run()
+    assert sorted({r.url.split("symbol=")[1].split("&")[0] for r in ea.requests}) == [
+        "EURUSD",
+        "XAUUSD",
+    ]
+    assert [(r[0], len(symbol_rows(db, r[0]))) for r in rows(db)][::3] == [
+        ("EURUSD", 3),
+        ("XAUUSD", 3),
+    ]
+    terminal.series[("EURUSDm", "H1")].bars.append(HISTORY[4])
+    restarted = start_ea(client, terminal, **MAPPED)
+    restarted.run()  # latest is asked under the stored names: only the new bar is added
+    assert sum(r.answer.get("records_added", 0) for r in restarted.requests) == 1
+    assert len(symbol_rows(db, "EURUSD")) == 4
+
+
+@not_fixed("broker symbol names")
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ({"symbol_map": "EURUSD.pro=EURUSD"}, "EURUSDm and EURUSD.pro would both be stored as"),
+        ({"symbol_map": "GOLDm"}, "InpSymbolMap"),
+        ({"symbol_map": "GOLDm="}, "InpSymbolMap"),
+    ],
+)
+def test_mappings_that_would_mix_or_break_names_are_refused(client, inputs, message):
+    terminal = Terminal({(s, "H1"): Series(HISTORY[:4]) for s in ("EURUSDm", "EURUSD.pro")})
+    params = {"symbols": "EURUSDm,EURUSD.pro", "strip_suffix": "m"} | inputs
+    ea = CandleSync(client, terminal, Inputs(**params))
+    assert not ea.on_init()
+    assert message in ea.printed[-1]
+
+
+@not_fixed("broker symbol names")
+def test_two_brokers_and_a_standby_terminal_share_one_table_without_mixing(client, db):
+    broker_a = Terminal({("EURUSDm", "H1"): Series(HISTORY[:6])})  # NY+7 clock
+    standby_a = Terminal({("EURUSDm", "H1"): Series(HISTORY[:6])})  # same server, 2nd terminal
+    other = [replace(bar, close=bar.close + 0.0001) for bar in hourly("2024.03.08 12:00", 6)]
+    broker_b = Terminal({("EURUSD.pro", "H1"): Series(other)})  # a UTC clock, its own prices
+    start_ea(client, broker_a, symbols="EURUSDm", strip_suffix="m").run()
+    start_ea(client, broker_b, symbols="EURUSD.pro", server_time_zone="UTC").run()
+    standby = start_ea(client, standby_a, symbols="EURUSDm", strip_suffix="m")
+    standby.run()
+    assert len(symbol_rows(db, "EURUSD")) == 5
+    assert len(symbol_rows(db, "EURUSD.pro")) == 5
+    assert str(symbol_rows(db, "EURUSD.pro")[0][6]) == "1.09060"
+    assert sum(r.answer.get("records_added", 0) for r in standby.requests) == 0
+
+
+# --- the DST change day -------------------------------------------------------------------
+# A 24/7 symbol on M15 on 2024-11-03: NY+7's wall hour 08:00-08:59 happens twice, but an MT5
+# series holds one bar per wall time, so the EA sends each of 08:00 ... 08:45 once.
+DST_DAY = hourly("2024.11.03 06:00", 20, step=900)
+
+
+def importer_instants(bars: list[Rates]) -> list[str]:
+    """Where the importer places these wall times, read in order, in NY+7."""
+    clock = WallClock(parse_zone("NY+7"))
+    walls = [datetime(1970, 1, 1) + timedelta(seconds=bar.time) for bar in bars]
+    return [clock.resolve(wall).strftime("%Y-%m-%d %H:%M") for wall in walls]
+
+
+@pytest.mark.xfail(strict=True, reason="needs the service's DST fold rule")
+def test_the_dst_change_day_stores_every_bar_once_where_the_importer_does(client, db):
+    terminal = Terminal({("BTCUSD", "M15"): Series(DST_DAY[:11])})  # 08:30 is forming
+    series = terminal.series[("BTCUSD", "M15")]
+    inputs = {"symbols": "BTCUSD", "timeframes": "M15", "batch_size": 7}
+    start_ea(client, terminal, **inputs).run()  # backfill: 06:00-07:30, then 07:45-08:15
+    series.bars.append(DST_DAY[11])  # 08:30 closes: sent alone, inside the repeated hour
+    live = start_ea(client, terminal, **inputs, send_forming_bar=True)  # a restart
+    live.run()  # sends 08:30 again in update mode, then the forming 08:45
+    for bar in DST_DAY[12:20]:
+        series.bars.append(bar)  # 08:45 ... 10:30 close one by one
+        live.run()
+    assert all(r.status in (200, 201, 404) for r in live.requests)
+    assert stored_times(db) == importer_instants(DST_DAY[:19])
+    assert stored_times(db)[8:13] == [
+        "2024-11-03 05:00", "2024-11-03 05:15", "2024-11-03 05:30", "2024-11-03 05:45",
+        "2024-11-03 07:00",
+    ]  # fmt: skip
 
 
 def test_the_ea_source_builds_what_is_replayed():
