@@ -74,9 +74,12 @@ int OnInit()
       Print("CandleSync: WebRequest does not work in the Strategy Tester");
       return(INIT_FAILED);
      }
-   if(InpApiKey == "" || !ParseStreams())
+   string problem = InputProblem();
+   if(problem == "")
+      problem = ParseStreams();
+   if(problem != "")
      {
-      Print("CandleSync: set InpApiKey, InpSymbols and InpTimeframes (e.g. M1,H1)");
+      Print("CandleSync: ", problem);
       return(INIT_PARAMETERS_INCORRECT);
      }
    if(InpServerTimeZone == "auto")
@@ -84,7 +87,12 @@ int OnInit()
             "its last DST change are then stored shifted. Prefer NY+7 or an IANA name.");
    PrintFormat("CandleSync: %d stream(s) to %s, server time zone %s%s", ArraySize(g_streams),
                InpServiceUrl, Zone(), InpSendFormingBar ? ", forming bar in update mode" : "");
-   EventSetTimer(MathMax(1, InpTimerSeconds));
+   if(!EventSetTimer(InpTimerSeconds))
+     {
+      PrintFormat("CandleSync: EventSetTimer(%d) failed, error %d", InpTimerSeconds,
+                  GetLastError());
+      return(INIT_FAILED);
+     }
    return(INIT_SUCCEEDED);
   }
 
@@ -290,9 +298,37 @@ string Zone()
   }
 
 //+------------------------------------------------------------------+
-//| Inputs: one stream per symbol and timeframe                       |
+//| Inputs: checked in OnInit; one stream per symbol and timeframe    |
 //+------------------------------------------------------------------+
-bool ParseStreams()
+//--- "" when the inputs can work, else what to change
+string InputProblem()
+  {
+   string url = InpServiceUrl;
+   if(StringFind(url, "http://") != 0 && StringFind(url, "https://") != 0)
+      return("InpServiceUrl must start with http:// or https://, e.g. http://127.0.0.1:8000");
+   if(StringSubstr(url, StringLen(url) - 1) == "/")
+      return("InpServiceUrl must not end with /: the EA adds /api/v1/... to it");
+   if(HasBlank(url) || StringFind(url, "?") >= 0 || StringFind(url, "#") >= 0)
+      return("InpServiceUrl must be the service's address only, without blanks, ? or #");
+   if(InpApiKey == "" || HasBlank(InpApiKey))
+      return("InpApiKey must be one of the service's MT5_API_KEY keys");
+   if(InpServerTimeZone == "" || HasBlank(InpServerTimeZone))
+      return("InpServerTimeZone must be NY+7, an IANA name, an offset such as +02:00, or auto");
+   if(InpBatchSize < 1)
+      return("InpBatchSize must be at least 1 (and at most the service's MAX_BATCH)");
+   if(InpBackfillBars < 1)
+      return("InpBackfillBars must be at least 1");
+   if(InpTimeoutMs < 1000 || InpTimeoutMs > 60000)
+      return("InpTimeoutMs must be between 1000 and 60000");
+   if(InpMaxBackoffSec < 1)
+      return("InpMaxBackoffSec must be at least 1");
+   if(InpTimerSeconds < 1)
+      return("InpTimerSeconds must be at least 1");
+   return("");
+  }
+
+//--- one stream per symbol and timeframe; "" or what is wrong
+string ParseStreams()
   {
    string symbols[], frames[];
    int ns = StringSplit(InpSymbols == "" ? _Symbol : InpSymbols, ',', symbols);
@@ -300,25 +336,23 @@ bool ParseStreams()
    ArrayResize(g_streams, 0);
    for(int i = 0; i < ns; i++)
      {
-      string symbol = symbols[i];
-      StringTrimLeft(symbol);
-      StringTrimRight(symbol);
-      if(symbol != "" && !SymbolSelect(symbol, true))
+      string symbol = Trim(symbols[i]);
+      if(symbol == "")
+         continue;
+      if(!SymbolSelect(symbol, true))
+         return("InpSymbols: unknown symbol '" + symbol + "'");
+      for(int j = 0; j < nf; j++)
         {
-         PrintFormat("CandleSync: unknown symbol '%s'", symbol);
-         return(false);
+         string problem = AddStream(symbol, Trim(frames[j]));
+         if(problem != "")
+            return(problem);
         }
-      for(int j = 0; j < nf && symbol != ""; j++)
-         if(!AddStream(symbol, frames[j]))
-            return(false);
      }
-   return(ArraySize(g_streams) > 0);
+   return(ArraySize(g_streams) > 0 ? "" : "InpSymbols and InpTimeframes name no stream");
   }
 
-bool AddStream(const string symbol, string name)
+string AddStream(const string symbol, string name)
   {
-   StringTrimLeft(name);
-   StringTrimRight(name);
    StringToUpper(name);
    for(int k = 0; k < ArraySize(g_tf_names); k++)
       if(g_tf_names[k] == name)
@@ -331,15 +365,30 @@ bool AddStream(const string symbol, string name)
          g_streams[n].resumed = false;
          g_streams[n].sent = 0;
          g_streams[n].forming.time = 0;
-         return(true);
+         return("");
         }
-   PrintFormat("CandleSync: unknown timeframe '%s'", name);
-   return(false);
+   return("InpTimeframes: unknown timeframe '" + name + "' (use M1 ... H1 ... MN1)");
   }
 
 //+------------------------------------------------------------------+
 //| Small text helpers                                                |
 //+------------------------------------------------------------------+
+string Trim(string text)
+  {
+   StringTrimLeft(text);
+   StringTrimRight(text);
+   return(text);
+  }
+
+//--- a space, tab, line break or other control character anywhere in the text
+bool HasBlank(const string text)
+  {
+   for(int i = 0; i < StringLen(text); i++)
+      if(StringGetCharacter(text, i) <= ' ')
+         return(true);
+   return(false);
+  }
+
 //--- percent-encode every UTF-8 byte except A-Z a-z 0-9 - _ . ~
 string UrlEncode(const string text)
   {

@@ -185,7 +185,14 @@ class CandleSync:
     # --- OnInit / OnTimer ---------------------------------------------------------------
     def on_init(self) -> bool:
         """OnInit: True for INIT_SUCCEEDED."""
-        return bool(self.inputs.api_key) and self.parse_streams()
+        problem = self.input_problem() or self.parse_streams()
+        if problem:
+            self.print(problem)
+            return False
+        if not self.terminal.timer_ok:  # EventSetTimer(InpTimerSeconds) returned false
+            self.print(f"EventSetTimer({self.inputs.timer_seconds}) failed, error 4030")
+            return False
+        return True
 
     def on_timer(self) -> None:
         """OnTimer: work through the streams until each is idle or the budget is used."""
@@ -317,17 +324,50 @@ class CandleSync:
         return f"{'-' if quarters < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
     # --- inputs -------------------------------------------------------------------------
-    def parse_streams(self) -> bool:
-        """ParseStreams and AddStream: one stream per symbol and timeframe."""
-        symbols = [s.strip() for s in self.inputs.symbols.split(",")]
-        frames = [f.strip().upper() for f in self.inputs.timeframes.split(",")]
-        self.streams = []
+    def input_problem(self) -> str:
+        """InputProblem: "" when the inputs can work, else what to change."""
+        i = self.inputs
+        url = i.service_url
+        if not url.startswith(("http://", "https://")):
+            return "InpServiceUrl must start with http:// or https://, e.g. http://127.0.0.1:8000"
+        if url.endswith("/"):
+            return "InpServiceUrl must not end with /: the EA adds /api/v1/... to it"
+        if has_blank(url) or "?" in url or "#" in url:
+            return "InpServiceUrl must be the service's address only, without blanks, ? or #"
+        if not i.api_key or has_blank(i.api_key):
+            return "InpApiKey must be one of the service's MT5_API_KEY keys"
+        if not i.server_time_zone or has_blank(i.server_time_zone):
+            return "InpServerTimeZone must be NY+7, an IANA name, an offset such as +02:00, or auto"
+        checks = [
+            (i.batch_size < 1,
+             "InpBatchSize must be at least 1 (and at most the service's MAX_BATCH)"),
+            (i.backfill_bars < 1, "InpBackfillBars must be at least 1"),
+            (not 1000 <= i.timeout_ms <= 60000, "InpTimeoutMs must be between 1000 and 60000"),
+            (i.max_backoff_sec < 1, "InpMaxBackoffSec must be at least 1"),
+            (i.timer_seconds < 1, "InpTimerSeconds must be at least 1"),
+        ]  # fmt: skip
+        return next((problem for failed, problem in checks if failed), "")
+
+    def parse_streams(self) -> str:
+        """ParseStreams and AddStream: one stream per symbol and timeframe; "" or the problem."""
         known = {symbol for symbol, _ in self.terminal.series}
-        for symbol in symbols:
-            if symbol and symbol not in known:  # SymbolSelect(symbol, true) fails
-                return False
-            for name in frames if symbol else []:
+        self.streams = []
+        for symbol in (s.strip() for s in self.inputs.symbols.split(",")):
+            if not symbol:
+                continue
+            if symbol not in known:  # SymbolSelect(symbol, true) fails
+                return f"InpSymbols: unknown symbol '{symbol}'"
+            for name in (f.strip().upper() for f in self.inputs.timeframes.split(",")):
                 if name not in TIMEFRAMES:
-                    return False
+                    return f"InpTimeframes: unknown timeframe '{name}' (use M1 ... H1 ... MN1)"
                 self.streams.append(Stream(symbol, name))
-        return bool(self.streams)
+        return "" if self.streams else "InpSymbols and InpTimeframes name no stream"
+
+    def print(self, line: str) -> None:
+        """Print("CandleSync: ", line) to the Experts log."""
+        self.printed.append(f"CandleSync: {line}")
+
+
+def has_blank(text: str) -> bool:
+    """HasBlank: a space, tab, line break or other control character anywhere in the text."""
+    return any(ord(char) <= ord(" ") for char in text)

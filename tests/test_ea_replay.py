@@ -384,7 +384,6 @@ def test_a_long_backfill_copies_each_bar_once(client, db):
 
 
 # --- inputs are checked -------------------------------------------------------------------
-@not_fixed("finding 4")
 @pytest.mark.parametrize(
     ("inputs", "named"),
     [
@@ -407,7 +406,6 @@ def test_bad_inputs_are_refused_in_on_init_with_a_clear_message(client, inputs, 
     assert named in ea.printed[-1]
 
 
-@not_fixed("finding 4")
 def test_a_failed_timer_fails_on_init(client):
     terminal = one_series(HISTORY[:3])
     terminal.timer_ok = False
@@ -569,3 +567,21 @@ def test_the_ea_source_builds_what_is_replayed():
         assert f"DoubleToString(bars[i].{field}, digits)" in source
     assert "IntegerToString((long)bars[i].time)" in source
     assert "IntegerToString(bars[i].tick_volume)" in source
+
+
+def test_the_ea_source_checks_what_the_twin_checks():
+    source = EA_SOURCE.read_text()
+    for fragment in (
+        'if(StringSubstr(url, StringLen(url) - 1) == "/")',
+        "if(InpTimeoutMs < 1000 || InpTimeoutMs > 60000)",
+        "if(InpBatchSize < 1)",
+        "if(!EventSetTimer(InpTimerSeconds))",
+        "StringGetCharacter(text, i) <= ' '",
+    ):
+        assert fragment in source, fragment
+    ea = CandleSync(None, Terminal(), Inputs())
+    for inputs in ({"service_url": "x"}, {"service_url": "http://h/"}, {"api_key": ""},
+                   {"server_time_zone": ""}, {"batch_size": 0}, {"backfill_bars": 0},
+                   {"timeout_ms": 0}, {"max_backoff_sec": 0}, {"timer_seconds": 0}):  # fmt: skip
+        ea.inputs = Inputs(**inputs)
+        assert f'return("{ea.input_problem()}");' in source, inputs
