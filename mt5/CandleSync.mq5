@@ -292,7 +292,8 @@ string Zone()
   {
    if(InpServerTimeZone != "auto")
       return(InpServerTimeZone);
-   int quarters = (int)MathRound((double)(TimeTradeServer() - TimeGMT()) / 900.0);
+   long offset = (long)TimeTradeServer() - (long)TimeGMT();   // signed: negative west of UTC
+   int quarters = (int)MathRound(offset / 900.0);
    int minutes = MathAbs(quarters) * 15;
    return(StringFormat("%s%02d:%02d", quarters < 0 ? "-" : "+", minutes / 60, minutes % 60));
   }

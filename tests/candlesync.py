@@ -8,6 +8,7 @@ keeps the two from drifting apart.
 """
 
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -92,7 +93,7 @@ class Terminal:
     timer_ok: bool = True  # what EventSetTimer returns
 
     def time_trade_server_minus_gmt(self) -> int:
-        """TimeTradeServer() - TimeGMT() in MQL5 datetime arithmetic (see CandleSync.zone)."""
+        """(long)TimeTradeServer() - (long)TimeGMT(), in seconds."""
         return self.server_offset
 
 
@@ -100,13 +101,6 @@ class Terminal:
 def url_encode(text: str) -> str:
     """UrlEncode: every UTF-8 byte but A-Z a-z 0-9 - _ . ~ as %XX."""
     return quote(text, safe="")
-
-
-def auto_zone(offset_seconds: int) -> str:
-    """Zone() for InpServerTimeZone=auto, from TimeTradeServer() - TimeGMT()."""
-    quarters = round(offset_seconds / 900)
-    minutes = abs(quarters) * 15
-    return f"{'-' if quarters < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def batch_json(symbol: str, timeframe: str, zone: str, bars: list[Rates]) -> str:
@@ -313,13 +307,12 @@ class CandleSync:
     def zone(self) -> str:
         """Zone: the input, or for "auto" the broker's offset from TimeTradeServer() - TimeGMT().
 
-        The EA subtracts two datetime values, which MQL5 stores as ulong: an offset west of
-        UTC wraps around (modelled here as 64-bit unsigned arithmetic).
+        Both are cast to long before subtracting: MQL5 stores datetime as ulong.
         """
         if self.inputs.server_time_zone != "auto":
             return self.inputs.server_time_zone
-        wrapped = self.terminal.time_trade_server_minus_gmt() % 2**64
-        quarters = (round(wrapped / 900) + 2**31) % 2**32 - 2**31  # (int) of a huge double
+        offset = self.terminal.time_trade_server_minus_gmt()
+        quarters = int(math.copysign(math.floor(abs(offset / 900) + 0.5), offset))  # MathRound
         minutes = abs(quarters) * 15
         return f"{'-' if quarters < 0 else '+'}{minutes // 60:02d}:{minutes % 60:02d}"
 

@@ -422,7 +422,6 @@ def test_a_trailing_slash_would_read_as_nothing_stored(client):
 
 
 # --- auto time zone west of UTC -----------------------------------------------------------
-@not_fixed("finding 5")
 def test_auto_zone_west_of_utc_is_a_negative_offset(client, db):
     terminal = one_series(HISTORY[:3])
     terminal.server_offset = -5 * 3600 + 2  # TimeTradeServer() is 5 h behind TimeGMT()
@@ -557,7 +556,8 @@ def test_the_ea_source_builds_what_is_replayed():
         'StringFormat("%%%02X", b)',
         "s.sent -= 1;",
         "CopyRates(s.symbol, s.period, from, stop, bars)",
-        "MathRound((double)(TimeTradeServer() - TimeGMT()) / 900.0)",
+        "long offset = (long)TimeTradeServer() - (long)TimeGMT();",
+        "int quarters = (int)MathRound(offset / 900.0);",
     ):
         assert fragment in source, fragment
     for piece in ('{"source_tz":"', '","candles":[', '{"symbol":"', '","timeframe":"',
