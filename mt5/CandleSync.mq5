@@ -58,6 +58,7 @@ struct Stream
    bool              resumed;      // the service has told us what it stores
    datetime          sent;         // server time of the newest bar known stored (0: none)
    MqlRates          forming;      // the forming bar as last sent (update mode)
+   bool              waiting;      // "waiting for the terminal's history" has been logged
   };
 
 Stream g_streams[];
@@ -127,7 +128,7 @@ int Step(Stream &s)
    int count = PendingBars(s, bars);
    if(count > 0)
       return(SendBars(s, bars, count));
-   if(InpSendFormingBar)
+   if(count == 0 && InpSendFormingBar)
       return(SendForming(s));
    return(0);
   }
@@ -163,24 +164,62 @@ int AskLatest(Stream &s)
    return(1);
   }
 
-//--- closed bars newer than s.sent, oldest first; returns how many to send now
-int PendingBars(const Stream &s, MqlRates &bars[])
+//+------------------------------------------------------------------+
+//| History: only bars the terminal holds complete and in sync        |
+//+------------------------------------------------------------------+
+//--- the oldest closed bars after s.sent, at most InpBatchSize, oldest first: how many;
+//--- 0 when none is pending, -1 while the terminal's history is not complete
+int PendingBars(Stream &s, MqlRates &bars[])
   {
+   if(!TerminalInfoInteger(TERMINAL_CONNECTED)
+      || !SeriesInfoInteger(s.symbol, s.period, SERIES_SYNCHRONIZED))
+      return(Waiting(s, "the terminal is not connected, or its history is not in sync"));
    datetime forming = iTime(s.symbol, s.period, 0);
+   datetime from = FirstPending(s);
+   if(forming == 0 || from == 0 || from >= forming)
+      return(Ready(s, 0));
+   int pending = Bars(s.symbol, s.period, from, forming - 1);  // closed bars from `from` on
+   if(pending <= 0)
+      return(Ready(s, 0));
+   int count = MathMin(pending, InpBatchSize);
+   datetime stop = iTime(s.symbol, s.period, pending - count + 1);  // the newest bar to send
+   int copied = CopyRates(s.symbol, s.period, from, stop, bars);
+   if(copied != count || bars[0].time < from || bars[copied - 1].time != stop)
+      return(Waiting(s, StringFormat("%d of %d bars from %s copied", MathMax(copied, 0), count,
+                                     TimeToString(from))));
+   return(Ready(s, count));
+  }
+
+//--- the first bar time to send: after s.sent, or InpBackfillBars back when nothing is
+//--- stored; never before the oldest bar the terminal holds (0: no history yet)
+datetime FirstPending(const Stream &s)
+  {
    int available = Bars(s.symbol, s.period);
-   if(forming == 0 || available < 2)
-      return(0);                                      // history not loaded yet
+   if(available < 2)
+      return(0);
    datetime oldest = iTime(s.symbol, s.period, available - 1);
    datetime from = s.sent + 1;
    if(s.sent == 0)
-      from = iTime(s.symbol, s.period, MathMax(1, MathMin(InpBackfillBars, available - 1)));
-   if(from < oldest)
-      from = oldest;                                  // older bars are beyond the history kept
-   datetime stop = forming - 1;                       // the last second before the forming bar
-   if(from == 0 || from > stop)
-      return(0);
-   int copied = CopyRates(s.symbol, s.period, from, stop, bars);
-   return(MathMin(copied, InpBatchSize));
+      from = iTime(s.symbol, s.period, MathMin(InpBackfillBars, available - 1));
+   return(from < oldest ? oldest : from);
+  }
+
+//--- log once that the stream waits for the terminal's history; returns -1
+int Waiting(Stream &s, const string why)
+  {
+   if(!s.waiting)
+      PrintFormat("CandleSync: %s %s: waiting: %s", s.symbol, s.name, why);
+   s.waiting = true;
+   return(-1);
+  }
+
+//--- log once that the history is complete again; returns count
+int Ready(Stream &s, int count)
+  {
+   if(s.waiting)
+      PrintFormat("CandleSync: %s %s: history in sync, resuming", s.symbol, s.name);
+   s.waiting = false;
+   return(count);
   }
 
 //+------------------------------------------------------------------+
@@ -366,6 +405,7 @@ string AddStream(const string symbol, string name)
          g_streams[n].resumed = false;
          g_streams[n].sent = 0;
          g_streams[n].forming.time = 0;
+         g_streams[n].waiting = false;
          return("");
         }
    return("InpTimeframes: unknown timeframe '" + name + "' (use M1 ... H1 ... MN1)");

@@ -10,7 +10,7 @@ keeps the two from drifting apart.
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -103,6 +103,11 @@ def url_encode(text: str) -> str:
     return quote(text, safe="")
 
 
+def time_to_string(time: int) -> str:
+    """TimeToString(time): yyyy.mm.dd hh:mi."""
+    return (_EPOCH + timedelta(seconds=time)).strftime("%Y.%m.%d %H:%M")
+
+
 def batch_json(symbol: str, timeframe: str, zone: str, bars: list[Rates]) -> str:
     """BatchJson with DoubleToString(price, digits) and IntegerToString(time / volume)."""
     esc = lambda text: text.replace("\\", "\\\\").replace('"', '\\"')  # noqa: E731
@@ -147,6 +152,7 @@ class Stream:
     resumed: bool = False
     sent: int = 0
     forming: Rates | None = None
+    waiting: bool = False
 
 
 @dataclass
@@ -215,7 +221,9 @@ class CandleSync:
         bars = self.pending_bars(s)
         if bars:
             return self.send_bars(s, bars)
-        return self.send_forming(s) if self.inputs.send_forming_bar else 0
+        if bars is not None and self.inputs.send_forming_bar:
+            return self.send_forming(s)
+        return 0
 
     # --- the conversation ---------------------------------------------------------------
     def ask_latest(self, s: Stream) -> int:
@@ -232,20 +240,49 @@ class CandleSync:
         self.backoff = 0
         return 1
 
-    def pending_bars(self, s: Stream) -> list[Rates]:
+    def pending_bars(self, s: Stream) -> list[Rates] | None:
+        """PendingBars: the oldest closed bars after s.sent; None while history is incomplete."""
         series = self.terminal.series[(s.symbol, s.name)]
-        forming, available = series.itime(0), series.count()
-        if forming == 0 or available < 2:
-            return []
+        if not self.terminal.connected or not series.synchronized:
+            return self.waiting(s, "the terminal is not connected, or its history is not in sync")
+        forming, start = series.itime(0), self.first_pending(s)
+        if forming == 0 or start == 0 or start >= forming:
+            return self.ready(s, [])
+        pending = series.count_between(start, forming - 1)
+        if pending <= 0:
+            return self.ready(s, [])
+        count = min(pending, self.inputs.batch_size)
+        stop = series.itime(pending - count + 1)
+        bars = series.copy_rates(start, stop)
+        if len(bars) != count or bars[0].time < start or bars[-1].time != stop:
+            when = time_to_string(start)
+            return self.waiting(s, f"{len(bars)} of {count} bars from {when} copied")
+        return self.ready(s, bars)
+
+    def first_pending(self, s: Stream) -> int:
+        """FirstPending: after s.sent, or InpBackfillBars back; never before the oldest bar."""
+        series = self.terminal.series[(s.symbol, s.name)]
+        available = series.count()
+        if available < 2:
+            return 0
         oldest = series.itime(available - 1)
         start = s.sent + 1
         if s.sent == 0:
-            start = series.itime(max(1, min(self.inputs.backfill_bars, available - 1)))
-        start = max(start, oldest)
-        stop = forming - 1
-        if start == 0 or start > stop:
-            return []
-        return series.copy_rates(start, stop)[: self.inputs.batch_size]
+            start = series.itime(min(self.inputs.backfill_bars, available - 1))
+        return max(start, oldest)
+
+    def waiting(self, s: Stream, why: str) -> None:
+        """Waiting: log once that the stream waits for the terminal's history."""
+        if not s.waiting:
+            self.print(f"{s.symbol} {s.name}: waiting: {why}")
+        s.waiting = True
+
+    def ready(self, s: Stream, bars: list[Rates]) -> list[Rates]:
+        """Ready: log once that the history is complete again."""
+        if s.waiting:
+            self.print(f"{s.symbol} {s.name}: history in sync, resuming")
+        s.waiting = False
+        return bars
 
     def send_bars(self, s: Stream, bars: list[Rates]) -> int:
         status, _ = self.http("POST", self.post_url(), self.batch_json(s, bars))

@@ -340,7 +340,6 @@ def test_streams_take_turns_at_going_first(client, db):
 
 
 # --- history that is not in sync is not sent ----------------------------------------------
-@not_fixed("finding 2")
 def test_history_still_loading_after_a_reconnect_waits_for_sync(client, db):
     terminal = one_series(HISTORY[:6])
     series = terminal.series[("EURUSD", "H1")]
@@ -360,7 +359,6 @@ def test_history_still_loading_after_a_reconnect_waits_for_sync(client, db):
     assert sum("waiting" in line for line in ea.printed) == 1
 
 
-@not_fixed("finding 2")
 def test_a_copy_short_of_the_bars_the_terminal_counts_is_not_sent(client, db):
     terminal = one_series(HISTORY[:12])
     series = terminal.series[("EURUSD", "H1")]
@@ -374,7 +372,6 @@ def test_a_copy_short_of_the_bars_the_terminal_counts_is_not_sent(client, db):
 
 
 # --- copy only the batch that is sent -----------------------------------------------------
-@not_fixed("finding 3")
 def test_a_long_backfill_copies_each_bar_once(client, db):
     terminal = one_series(hourly("2024.01.01 00:00", 201))  # a 24/7 symbol, 200 closed bars
     ea = start_ea(client, terminal, batch_size=10)
@@ -555,7 +552,12 @@ def test_the_ea_source_builds_what_is_replayed():
         '"server_time"',
         'StringFormat("%%%02X", b)',
         "s.sent -= 1;",
-        "CopyRates(s.symbol, s.period, from, stop, bars)",
+        "if(!TerminalInfoInteger(TERMINAL_CONNECTED)",
+        "|| !SeriesInfoInteger(s.symbol, s.period, SERIES_SYNCHRONIZED))",
+        "int pending = Bars(s.symbol, s.period, from, forming - 1);",
+        "datetime stop = iTime(s.symbol, s.period, pending - count + 1);",
+        "int copied = CopyRates(s.symbol, s.period, from, stop, bars);",
+        "if(copied != count || bars[0].time < from || bars[copied - 1].time != stop)",
         "long offset = (long)TimeTradeServer() - (long)TimeGMT();",
         "int quarters = (int)MathRound(offset / 900.0);",
     ):
