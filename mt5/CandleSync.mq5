@@ -58,12 +58,18 @@ struct Stream
    bool              resumed;      // the service has told us what it stores
    datetime          sent;         // server time of the newest bar known stored (0: none)
    MqlRates          forming;      // the forming bar as last sent (update mode)
+   datetime          refused;      // a forming bar the service refused: not sent again
    bool              waiting;      // "waiting for the terminal's history" has been logged
+   bool              stopped;      // the service refuses this stream: no more requests
+   int               limit;        // most bars per POST the service takes (halved on 413)
+   int               batch;        // bars per POST now (halved to find a refused bar)
+   int               backoff;      // seconds of the last pause after a failure
+   ulong             retry_at;     // GetTickCount64() before which this stream waits
   };
 
 Stream g_streams[];
-int    g_backoff  = 0;   // seconds to pause after the next failure doubles from here
-ulong  g_retry_at = 0;   // GetTickCount64() before which no request is made
+int    g_turn     = 0;   // the stream that goes first in the next timer event
+ulong  g_paused   = 0;   // GetTickCount64() before which no stream asks (Retry-After)
 ulong  g_deadline = 0;   // end of the current timer event's time budget
 int    g_error    = 0;   // GetLastError() right after the last WebRequest
 
@@ -102,21 +108,32 @@ void OnDeinit(const int reason) { EventKillTimer(); }
 void OnTick() { }   // nothing to do per tick: OnTimer looks for closed bars
 
 //+------------------------------------------------------------------+
-//| Work through the streams until each is idle or the budget is used |
+//| Give each stream its turn until the time budget is used; the      |
+//| stream that goes first changes with every timer event             |
 //+------------------------------------------------------------------+
 void OnTimer()
   {
-   if(GetTickCount64() < g_retry_at)
-      return;                                         // pausing after a failure
+   int n = ArraySize(g_streams);
+   int first = g_turn;
+   g_turn = (g_turn + 1) % n;
    g_deadline = GetTickCount64() + (ulong)InpTimeoutMs;
-   for(int i = 0; i < ArraySize(g_streams); i++)
-     {
-      int result = 1;
-      while(result > 0 && Remaining() >= InpTimeoutMs / 2)
-         result = Step(g_streams[i]);
-      if(result < 0)
-         return;                                      // the service is down: back off
-     }
+   for(int k = 0; k < n && Remaining() >= InpTimeoutMs / 2; k++)
+      Work(g_streams[(first + k) % n]);
+  }
+
+//--- one stream's requests until it is idle, fails, or the budget is used
+void Work(Stream &s)
+  {
+   int result = 1;
+   while(result > 0 && MayAsk(s) && Remaining() >= InpTimeoutMs / 2)
+      result = Step(s);
+  }
+
+//--- not stopped, not pausing after its own failure, nor after a Retry-After
+bool MayAsk(const Stream &s)
+  {
+   ulong now = GetTickCount64();
+   return(!s.stopped && now >= s.retry_at && now >= g_paused);
   }
 
 //--- one request's worth of work: 1 done (maybe more to do), 0 idle, -1 failed
@@ -140,8 +157,8 @@ int AskLatest(Stream &s)
   {
    string url = InpServiceUrl + "/api/v1/candles/latest?symbol=" + UrlEncode(s.symbol)
                 + "&timeframe=" + s.name + "&source_tz=" + UrlEncode(Zone());
-   string answer;
-   int status = Http("GET", url, "", answer);
+   string answer, headers;
+   int status = Http("GET", url, "", answer, headers);
    if(status == 404)
      {
       s.sent = 0;                                     // nothing stored: backfill
@@ -156,18 +173,29 @@ int AskLatest(Stream &s)
       if(InpSendFormingBar)
          s.sent -= 1;                                 // it may be a partial bar: send it again
      }
+   else if(status == 422)
+      return(Stop(s, answer));
    else
-      return(Failed(s, "latest", status, answer));
+      return(Failed(s, "latest", status, answer, headers));
    s.resumed = true;
    s.forming.time = 0;
-   g_backoff = 0;
+   s.backoff = 0;
    return(1);
+  }
+
+//--- the service refuses this stream's symbol, timeframe or zone: log it and stop the stream
+int Stop(Stream &s, const string answer)
+  {
+   s.stopped = true;
+   PrintFormat("CandleSync: %s %s: the service refuses this stream, HTTP 422 %s; it is stopped "
+               "(check InpSymbols and InpServerTimeZone)", s.symbol, s.name, answer);
+   return(0);
   }
 
 //+------------------------------------------------------------------+
 //| History: only bars the terminal holds complete and in sync        |
 //+------------------------------------------------------------------+
-//--- the oldest closed bars after s.sent, at most InpBatchSize, oldest first: how many;
+//--- the oldest closed bars after s.sent, at most s.batch, oldest first: how many;
 //--- 0 when none is pending, -1 while the terminal's history is not complete
 int PendingBars(Stream &s, MqlRates &bars[])
   {
@@ -181,7 +209,7 @@ int PendingBars(Stream &s, MqlRates &bars[])
    int pending = Bars(s.symbol, s.period, from, forming - 1);  // closed bars from `from` on
    if(pending <= 0)
       return(Ready(s, 0));
-   int count = MathMin(pending, InpBatchSize);
+   int count = MathMin(pending, s.batch);
    datetime stop = iTime(s.symbol, s.period, pending - count + 1);  // the newest bar to send
    int copied = CopyRates(s.symbol, s.period, from, stop, bars);
    if(copied != count || bars[0].time < from || bars[copied - 1].time != stop)
@@ -227,14 +255,39 @@ int Ready(Stream &s, int count)
 //+------------------------------------------------------------------+
 int SendBars(Stream &s, const MqlRates &bars[], int count)
   {
-   string answer;
-   int status = Http("POST", PostUrl(), BatchJson(s, bars, count), answer);
+   string answer, headers;
+   int status = Http("POST", PostUrl(), BatchJson(s, bars, count), answer, headers);
+   if(status == 413 || status == 422)
+      return(Refused(s, bars, count, status, answer));
    if(status != 201)
-      return(Failed(s, "POST", status, answer));
+      return(Failed(s, "POST", status, answer, headers));
    s.sent = bars[count - 1].time;
-   g_backoff = 0;
+   s.backoff = 0;
    PrintFormat("CandleSync: %s %s: %d bar(s) %s .. %s: %s", s.symbol, s.name, count,
                TimeToString(bars[0].time), TimeToString(s.sent), answer);
+   return(1);
+  }
+
+//--- a 413 or 422 will never be taken: halve the batch until the refused bar is alone,
+//--- then skip it, so that the bars after it still go; a 413 also lowers s.limit for good
+int Refused(Stream &s, const MqlRates &bars[], int count, int status, const string answer)
+  {
+   bool first = (status == 413) ? s.limit == InpBatchSize : s.batch == s.limit;
+   if(status == 413)
+      s.limit = MathMax(1, count / 2);
+   if(count > 1)
+     {
+      s.batch = MathMin(s.limit, count / 2);
+      if(first)
+         PrintFormat("CandleSync: %s %s: %d bar(s) from %s refused, HTTP %d %s; retrying %d at "
+                     "a time%s", s.symbol, s.name, count, TimeToString(bars[0].time), status,
+                     answer, s.batch, status == 413 ? " (lower InpBatchSize to MAX_BATCH)" : "");
+      return(1);
+     }
+   PrintFormat("CandleSync: %s %s: bar %s refused, HTTP %d %s; skipped", s.symbol, s.name,
+               TimeToString(bars[0].time), status, answer);
+   s.sent = bars[0].time;
+   s.batch = s.limit;
    return(1);
   }
 
@@ -242,18 +295,25 @@ int SendBars(Stream &s, const MqlRates &bars[], int count)
 int SendForming(Stream &s)
   {
    MqlRates bar[];
-   if(CopyRates(s.symbol, s.period, 0, 1, bar) != 1)
+   if(CopyRates(s.symbol, s.period, 0, 1, bar) != 1 || bar[0].time == s.refused)
       return(0);
    if(bar[0].time == s.forming.time && bar[0].close == s.forming.close
       && bar[0].high == s.forming.high && bar[0].low == s.forming.low
       && bar[0].tick_volume == s.forming.tick_volume)
       return(0);                                      // unchanged since the last POST
-   string answer;
-   int status = Http("POST", PostUrl(), BatchJson(s, bar, 1), answer);
+   string answer, headers;
+   int status = Http("POST", PostUrl(), BatchJson(s, bar, 1), answer, headers);
+   if(status == 413 || status == 422)
+     {
+      s.refused = bar[0].time;                        // it goes again, closed, with the others
+      PrintFormat("CandleSync: %s %s: forming bar %s refused, HTTP %d %s", s.symbol, s.name,
+                  TimeToString(bar[0].time), status, answer);
+      return(0);
+     }
    if(status != 201)
-      return(Failed(s, "POST forming bar", status, answer));
+      return(Failed(s, "POST forming bar", status, answer, headers));
    s.forming = bar[0];
-   g_backoff = 0;
+   s.backoff = 0;
    return(0);
   }
 
@@ -284,40 +344,56 @@ string BatchJson(const Stream &s, const MqlRates &bars[], int count)
 
 //+------------------------------------------------------------------+
 //| One HTTP request within the time budget; returns the HTTP status  |
-//| or -1 (then g_error holds GetLastError()).                        |
+//| or -1 (then g_error holds GetLastError()); `headers` gets the     |
+//| answer's headers.                                                 |
 //+------------------------------------------------------------------+
-int Http(const string method, const string url, const string json, string &answer)
+int Http(const string method, const string url, const string json, string &answer,
+         string &headers)
   {
    char data[], result[];
-   string headers = "X-API-KEY: " + InpApiKey + "\r\n";
+   string sent = "X-API-KEY: " + InpApiKey + "\r\n";
    if(json != "")
      {
-      headers = "Content-Type: application/json\r\n" + headers;
+      sent = "Content-Type: application/json\r\n" + sent;
       int n = StringToCharArray(json, data, 0, WHOLE_ARRAY, CP_UTF8);
       ArrayResize(data, n - 1);                       // drop the terminating NUL: send JSON only
      }
-   string result_headers;
    ResetLastError();
-   int status = WebRequest(method, url, headers, MathMax(1, Remaining()), data, result,
-                           result_headers);
+   int status = WebRequest(method, url, sent, MathMax(1, Remaining()), data, result, headers);
    g_error = GetLastError();
    answer = CharArrayToString(result, 0, WHOLE_ARRAY, CP_UTF8);
    return(status);
   }
 
-//--- log the failure and pause all requests: 1, 2, 4 ... InpMaxBackoffSec seconds
-int Failed(const Stream &s, const string what, int status, const string answer)
+//--- log the failure; this stream pauses 1, 2, 4 ... InpMaxBackoffSec seconds, and for a
+//--- 429 or 503 with Retry-After every stream pauses that long
+int Failed(Stream &s, const string what, int status, const string answer,
+           const string headers)
   {
-   g_backoff = MathMin(MathMax(1, g_backoff * 2), MathMax(1, InpMaxBackoffSec));
-   g_retry_at = GetTickCount64() + (ulong)g_backoff * 1000;
+   s.backoff = MathMin(MathMax(1, s.backoff * 2), InpMaxBackoffSec);
+   int wait = (status == 429 || status == 503) ? RetryAfter(headers) : 0;
+   if(wait > 0)
+      g_paused = GetTickCount64() + (ulong)wait * 1000;
+   else
+      wait = s.backoff;
+   s.retry_at = GetTickCount64() + (ulong)wait * 1000;
    if(status == -1)
       PrintFormat("CandleSync: %s %s: %s failed, error %d%s; retrying in %d s", s.symbol, s.name,
                   what, g_error, g_error == 4014 ? " (add " + InpServiceUrl
-                  + " under Tools > Options > Expert Advisors)" : "", g_backoff);
+                  + " under Tools > Options > Expert Advisors)" : "", wait);
    else
-      PrintFormat("CandleSync: %s %s: %s answered HTTP %d %s; retrying in %d s", s.symbol,
-                  s.name, what, status, answer, g_backoff);
+      PrintFormat("CandleSync: %s %s: %s answered HTTP %d %s; retrying in %d s%s", s.symbol,
+                  s.name, what, status, answer, wait,
+                  g_paused > GetTickCount64() ? " (Retry-After: all streams wait)" : "");
    return(-1);
+  }
+
+//--- the seconds of a "Retry-After: N" answer header, or 0
+int RetryAfter(string headers)
+  {
+   StringToLower(headers);
+   int at = StringFind("\n" + headers, "\nretry-after:");
+   return(at < 0 ? 0 : (int)MathMax(0, DigitsAt(headers, at + 12)));
   }
 
 int Remaining()
@@ -405,7 +481,13 @@ string AddStream(const string symbol, string name)
          g_streams[n].resumed = false;
          g_streams[n].sent = 0;
          g_streams[n].forming.time = 0;
+         g_streams[n].refused = 0;
          g_streams[n].waiting = false;
+         g_streams[n].stopped = false;
+         g_streams[n].limit = InpBatchSize;
+         g_streams[n].batch = InpBatchSize;
+         g_streams[n].backoff = 0;
+         g_streams[n].retry_at = 0;
          return("");
         }
    return("InpTimeframes: unknown timeframe '" + name + "' (use M1 ... H1 ... MN1)");
@@ -457,15 +539,18 @@ string JsonEscape(string text)
 long JsonInteger(const string json, const string name)
   {
    int at = StringFind(json, "\"" + name + "\":");
-   if(at < 0)
-      return(-1);
-   at += StringLen(name) + 3;
-   while(StringGetCharacter(json, at) == ' ')
+   return(at < 0 ? -1 : DigitsAt(json, at + StringLen(name) + 3));
+  }
+
+//--- the digits at `at`, after any spaces, as a number; -1 when there are none
+long DigitsAt(const string text, int at)
+  {
+   while(StringGetCharacter(text, at) == ' ')
       at++;
    int end = at;
-   while(end < StringLen(json) && StringGetCharacter(json, end) >= '0'
-         && StringGetCharacter(json, end) <= '9')
+   while(end < StringLen(text) && StringGetCharacter(text, end) >= '0'
+         && StringGetCharacter(text, end) <= '9')
       end++;
-   return(end > at ? StringToInteger(StringSubstr(json, at, end - at)) : -1);
+   return(end > at ? StringToInteger(StringSubstr(text, at, end - at)) : -1);
   }
 //+------------------------------------------------------------------+

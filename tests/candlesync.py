@@ -145,14 +145,20 @@ class Inputs:
 
 @dataclass
 class Stream:
-    """struct Stream: one symbol and timeframe to keep in sync."""
+    """struct Stream: one symbol and timeframe to keep in sync, with its own retry state."""
 
     symbol: str
     name: str
+    limit: int  # most bars per POST the service takes (halved on 413)
+    batch: int  # bars per POST now (halved to find a refused bar)
     resumed: bool = False
     sent: int = 0
     forming: Rates | None = None
+    refused: int = 0  # a forming bar the service refused
     waiting: bool = False
+    stopped: bool = False
+    backoff: int = 0
+    retry_at: int = 0
 
 
 @dataclass
@@ -168,6 +174,16 @@ class Request:
     at_ms: int
 
 
+@dataclass
+class Reply:
+    """What Http() gives back: the status, the answer's text (parsed too) and headers."""
+
+    status: int
+    text: str
+    answer: dict[str, Any]
+    headers: str  # WebRequest's result_headers: "Name: value" lines joined by CRLF
+
+
 class CandleSync:
     """The EA, talking to a Flask test client; `latency_ms` is what each request costs."""
 
@@ -178,9 +194,9 @@ class CandleSync:
         self.requests: list[Request] = []
         self.printed: list[str] = []
         self.streams: list[Stream] = []
-        self.backoff = 0
-        self.retry_at = 0
-        self.deadline = 0
+        self.turn = 0  # g_turn
+        self.paused = 0  # g_paused
+        self.deadline = 0  # g_deadline
 
     # --- OnInit / OnTimer ---------------------------------------------------------------
     def on_init(self) -> bool:
@@ -195,16 +211,24 @@ class CandleSync:
         return True
 
     def on_timer(self) -> None:
-        """OnTimer: work through the streams until each is idle or the budget is used."""
-        if self.now() < self.retry_at:
-            return
+        """OnTimer: each stream in turn until the budget is used; the first one rotates."""
+        n = len(self.streams)
+        first, self.turn = self.turn, (self.turn + 1) % n
         self.deadline = self.now() + self.inputs.timeout_ms
-        for stream in self.streams:
-            result = 1
-            while result > 0 and self.remaining() >= self.inputs.timeout_ms // 2:
-                result = self.step(stream)
-            if result < 0:
-                return
+        for k in range(n):
+            if self.remaining() < self.inputs.timeout_ms // 2:
+                break
+            self.work(self.streams[(first + k) % n])
+
+    def work(self, s: Stream) -> None:
+        """Work: one stream's requests until it is idle, fails, or the budget is used."""
+        result = 1
+        while result > 0 and self.may_ask(s) and self.remaining() >= self.inputs.timeout_ms // 2:
+            result = self.step(s)
+
+    def may_ask(self, s: Stream) -> bool:
+        """MayAsk: not stopped, not pausing after its own failure, nor after a Retry-After."""
+        return not s.stopped and self.now() >= s.retry_at and self.now() >= self.paused
 
     def run(self, seconds: int = 1) -> None:
         """Let the terminal's timer fire for `seconds` of simulated time."""
@@ -227,18 +251,31 @@ class CandleSync:
 
     # --- the conversation ---------------------------------------------------------------
     def ask_latest(self, s: Stream) -> int:
+        """AskLatest: where does the stored history of this stream end?"""
         url = (f"{self.inputs.service_url}/api/v1/candles/latest?symbol={url_encode(s.symbol)}"
                f"&timeframe={s.name}&source_tz={url_encode(self.zone())}")  # fmt: skip
-        status, answer = self.http("GET", url, "")
-        if status == 404:
+        reply = self.http("GET", url, "")
+        if reply.status == 404:
             s.sent = 0
-        elif status == 200 and answer.get("server_time", -1) > 0:
-            s.sent = answer["server_time"] - (1 if self.inputs.send_forming_bar else 0)
+            self.print(f"{s.symbol} {s.name}: nothing stored yet, backfilling up to "
+                       f"{self.inputs.backfill_bars} bars")  # fmt: skip
+        elif reply.status == 200 and reply.answer.get("server_time", -1) > 0:
+            s.sent = reply.answer["server_time"]
+            self.print(f"{s.symbol} {s.name}: stored up to {time_to_string(s.sent)} (server time)")
+            s.sent -= 1 if self.inputs.send_forming_bar else 0
+        elif reply.status == 422:
+            return self.stop(s, reply.text)
         else:
-            return self.failed(s, "latest", status)
-        s.resumed, s.forming = True, None
-        self.backoff = 0
+            return self.failed(s, "latest", reply)
+        s.resumed, s.forming, s.backoff = True, None, 0
         return 1
+
+    def stop(self, s: Stream, answer: str) -> int:
+        """Stop: the service refuses this stream's symbol, timeframe or zone."""
+        s.stopped = True
+        self.print(f"{s.symbol} {s.name}: the service refuses this stream, HTTP 422 {answer}; "
+                   "it is stopped (check InpSymbols and InpServerTimeZone)")  # fmt: skip
+        return 0
 
     def pending_bars(self, s: Stream) -> list[Rates] | None:
         """PendingBars: the oldest closed bars after s.sent; None while history is incomplete."""
@@ -251,7 +288,7 @@ class CandleSync:
         pending = series.count_between(start, forming - 1)
         if pending <= 0:
             return self.ready(s, [])
-        count = min(pending, self.inputs.batch_size)
+        count = min(pending, s.batch)
         stop = series.itime(pending - count + 1)
         bars = series.copy_rates(start, stop)
         if len(bars) != count or bars[0].time < start or bars[-1].time != stop:
@@ -285,22 +322,51 @@ class CandleSync:
         return bars
 
     def send_bars(self, s: Stream, bars: list[Rates]) -> int:
-        status, _ = self.http("POST", self.post_url(), self.batch_json(s, bars))
-        if status != 201:
-            return self.failed(s, "POST", status)
-        s.sent = bars[-1].time
-        self.backoff = 0
+        """SendBars: POST the bars; remember the last one as stored."""
+        reply = self.http("POST", self.post_url(), self.batch_json(s, bars))
+        if reply.status in (413, 422):
+            return self.refused(s, bars, reply)
+        if reply.status != 201:
+            return self.failed(s, "POST", reply)
+        s.sent, s.backoff = bars[-1].time, 0
+        self.print(f"{s.symbol} {s.name}: {len(bars)} bar(s) {time_to_string(bars[0].time)} .. "
+                   f"{time_to_string(s.sent)}: {reply.text}")  # fmt: skip
+        return 1
+
+    def refused(self, s: Stream, bars: list[Rates], reply: Reply) -> int:
+        """Refused: halve the batch until the refused bar is alone, then skip it."""
+        first = s.limit == self.inputs.batch_size if reply.status == 413 else s.batch == s.limit
+        if reply.status == 413:
+            s.limit = max(1, len(bars) // 2)
+        when = time_to_string(bars[0].time)
+        if len(bars) > 1:
+            s.batch = min(s.limit, len(bars) // 2)
+            lower = " (lower InpBatchSize to MAX_BATCH)" if reply.status == 413 else ""
+            if first:
+                self.print(
+                    f"{s.symbol} {s.name}: {len(bars)} bar(s) from {when} refused, HTTP "
+                    f"{reply.status} {reply.text}; retrying {s.batch} at a time{lower}"
+                )
+            return 1
+        self.print(f"{s.symbol} {s.name}: bar {when} refused, HTTP {reply.status} {reply.text}; "
+                   "skipped")  # fmt: skip
+        s.sent, s.batch = bars[0].time, s.limit
         return 1
 
     def send_forming(self, s: Stream) -> int:
+        """SendForming: update mode, POST the forming bar when it changed; 0 done, -1 failed."""
         bar = self.terminal.series[(s.symbol, s.name)].copy_last()[0]
-        if bar == s.forming:
+        if bar.time == s.refused or bar == s.forming:
             return 0
-        status, _ = self.http("POST", self.post_url(), self.batch_json(s, [bar]))
-        if status != 201:
-            return self.failed(s, "POST forming bar", status)
-        s.forming = bar
-        self.backoff = 0
+        reply = self.http("POST", self.post_url(), self.batch_json(s, [bar]))
+        if reply.status in (413, 422):
+            s.refused = bar.time
+            self.print(f"{s.symbol} {s.name}: forming bar {time_to_string(bar.time)} refused, "
+                       f"HTTP {reply.status} {reply.text}")  # fmt: skip
+            return 0
+        if reply.status != 201:
+            return self.failed(s, "POST forming bar", reply)
+        s.forming, s.backoff = bar, 0
         return 0
 
     def post_url(self) -> str:
@@ -310,7 +376,7 @@ class CandleSync:
     def batch_json(self, s: Stream, bars: list[Rates]) -> str:
         return batch_json(s.symbol, s.name, self.zone(), bars)
 
-    def http(self, method: str, url: str, body: str) -> tuple[int, dict[str, Any]]:
+    def http(self, method: str, url: str, body: str) -> Reply:
         """Http: WebRequest(method, url, headers, timeout, data, result, result_headers)."""
         data = body.encode() + (b"\0" if self.nul and body else b"")
         lines = header_lines(self.inputs.api_key, body).split("\r\n")
@@ -319,20 +385,29 @@ class CandleSync:
             url, method=method, data=data, headers=TERMINAL_HEADERS | headers
         )
         self.terminal.now_ms += self.latency_ms
-        answer = json.loads(response.get_data() or b"{}")
+        text = response.get_data(as_text=True)
+        answer = json.loads(text or "{}")
         self.requests.append(
             Request(
                 method, url, data, response.status_code, answer, dict(response.headers),
                 self.terminal.now_ms,
             )
         )  # fmt: skip
-        return response.status_code, answer
+        result_headers = "".join(f"{k}: {v}\r\n" for k, v in response.headers.items())
+        return Reply(response.status_code, text, answer, result_headers)
 
-    def failed(self, s: Stream, what: str, status: int) -> int:
-        """Failed: pause every request for 1, 2, 4 ... InpMaxBackoffSec seconds."""
-        self.backoff = min(max(1, self.backoff * 2), max(1, self.inputs.max_backoff_sec))
-        self.retry_at = self.now() + self.backoff * 1000
-        self.printed.append(f"{s.symbol} {s.name}: {what} answered HTTP {status}")
+    def failed(self, s: Stream, what: str, reply: Reply) -> int:
+        """Failed: this stream pauses 1, 2, 4 ... s; a 429/503 Retry-After pauses every stream."""
+        s.backoff = min(max(1, s.backoff * 2), self.inputs.max_backoff_sec)
+        wait = retry_after(reply.headers) if reply.status in (429, 503) else 0
+        if wait > 0:
+            self.paused = self.now() + wait * 1000
+        else:
+            wait = s.backoff
+        s.retry_at = self.now() + wait * 1000
+        everyone = " (Retry-After: all streams wait)" if self.paused > self.now() else ""
+        self.print(f"{s.symbol} {s.name}: {what} answered HTTP {reply.status} {reply.text}; "
+                   f"retrying in {wait} s{everyone}")  # fmt: skip
         return -1
 
     def now(self) -> int:
@@ -381,6 +456,7 @@ class CandleSync:
     def parse_streams(self) -> str:
         """ParseStreams and AddStream: one stream per symbol and timeframe; "" or the problem."""
         known = {symbol for symbol, _ in self.terminal.series}
+        batch_size = self.inputs.batch_size
         self.streams = []
         for symbol in (s.strip() for s in self.inputs.symbols.split(",")):
             if not symbol:
@@ -390,12 +466,29 @@ class CandleSync:
             for name in (f.strip().upper() for f in self.inputs.timeframes.split(",")):
                 if name not in TIMEFRAMES:
                     return f"InpTimeframes: unknown timeframe '{name}' (use M1 ... H1 ... MN1)"
-                self.streams.append(Stream(symbol, name))
+                self.streams.append(Stream(symbol, name, batch_size, batch_size))
         return "" if self.streams else "InpSymbols and InpTimeframes name no stream"
 
     def print(self, line: str) -> None:
         """Print("CandleSync: ", line) to the Experts log."""
         self.printed.append(f"CandleSync: {line}")
+
+
+def retry_after(headers: str) -> int:
+    """RetryAfter: the seconds of a "Retry-After: N" answer header, or 0."""
+    headers = headers.lower()
+    at = ("\n" + headers).find("\nretry-after:")
+    return 0 if at < 0 else max(0, digits_at(headers, at + 12))
+
+
+def digits_at(text: str, at: int) -> int:
+    """DigitsAt: the digits at `at`, after any spaces, as a number; -1 when there are none."""
+    while text[at : at + 1] == " ":
+        at += 1
+    end = at
+    while end < len(text) and text[end].isdigit():
+        end += 1
+    return int(text[at:end]) if end > at else -1
 
 
 def has_blank(text: str) -> bool:

@@ -5,6 +5,7 @@ simulated terminal and clock, and builds headers, URLs and bodies exactly as the
 `test_the_ea_source_builds_what_is_replayed` keeps the two from drifting apart.
 """
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -220,7 +221,6 @@ def symbol_rows(db: Any, symbol: str) -> list[tuple[Any, ...]]:
     return [row for row in rows(db) if row[0] == symbol]
 
 
-@not_fixed("finding 1")
 def test_a_refused_bar_is_isolated_and_parked_while_the_other_streams_flow(client, db):
     terminal = Terminal({("BTCUSD", "H1"): Series(BTC), ("EURUSD", "H1"): Series(HISTORY[:8])})
     ea = start_ea(client, terminal, symbols="BTCUSD,EURUSD", batch_size=8)
@@ -228,17 +228,17 @@ def test_a_refused_bar_is_isolated_and_parked_while_the_other_streams_flow(clien
     assert len(symbol_rows(db, "EURUSD")) == 7
     btc = [row[2].strftime("%H:%M") for row in symbol_rows(db, "BTCUSD")]
     assert btc == [
+        "03:00",
+        "04:00",
+        "05:00",
+        "06:00",
+        "07:00",
+        "08:00",
         "09:00",
         "10:00",
         "11:00",
         "12:00",
-        "14:00",
-        "15:00",
-        "16:00",
-        "17:00",
-        "18:00",
-        "19:00",
-    ]  # UTC; 09:00 server time (13:00 UTC) is the refused bar
+    ]  # UTC: 05:00-08:00 server time in EST, 10:00-15:00 in EDT
     btc_posts = [r.status for r in ea.requests if r.method == "POST" and b"BTCUSD" in r.body]
     assert btc_posts == [422, 201, 422, 422, 422, 201]  # 8 bars, 4, 4, 2, the bad one, the rest
     problem = "time does not exist in NY+7"
@@ -249,6 +249,14 @@ def test_a_refused_bar_is_isolated_and_parked_while_the_other_streams_flow(clien
     assert len(ea.requests) == sent  # nothing is sent again
 
 
+def test_a_stream_whose_latest_is_refused_is_stopped_and_logged_once(client, db):
+    terminal = Terminal({(s, "H1"): Series(HISTORY[:4]) for s in ("EURUSD", "GBPUSD")})
+    ea = start_ea(client, terminal, symbols="EURUSD,GBPUSD", server_time_zone="Mars/Olympus")
+    ea.run(600)
+    assert [(r.method, r.status) for r in ea.requests] == [("GET", 422), ("GET", 422)]
+    assert sum("is stopped" in line and "Mars/Olympus" in line for line in ea.printed) == 2
+
+
 @pytest.fixture
 def small_batch_app(app_env: dict[str, str]) -> Iterator[Flask]:
     """The service with MAX_BATCH=5."""
@@ -257,7 +265,6 @@ def small_batch_app(app_env: dict[str, str]) -> Iterator[Flask]:
     app.extensions["candlesvc.pool"].close()
 
 
-@not_fixed("finding 1")
 def test_a_batch_over_max_batch_is_halved_until_the_service_takes_it(small_batch_app, db):
     ea = start_ea(small_batch_app.test_client(), one_series(HISTORY[:22]), batch_size=12)
     ea.run(60)
@@ -278,7 +285,6 @@ def limited_app(app_env: dict[str, str]) -> Iterator[Flask]:
             limiter.storage.storage.connection_pool.disconnect()
 
 
-@not_fixed("finding 1")
 def test_429_pauses_every_stream_for_retry_after(limited_app, db):
     terminal = Terminal({(s, "H1"): Series(HISTORY[:8]) for s in ("EURUSD", "GBPUSD")})
     ea = start_ea(limited_app.test_client(), terminal, symbols="EURUSD,GBPUSD", batch_size=3)
@@ -307,7 +313,13 @@ def outage_app(own_cluster: tuple[LocalCluster, str]) -> Iterator[Flask]:
     app.extensions["candlesvc.pool"].close()
 
 
-@not_fixed("finding 1")
+def wait_until_ready(client: Any) -> None:
+    """Wait until the service's pool has reconnected to the restarted database."""
+    deadline = time.monotonic() + 30
+    while client.get("/health/ready").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
 def test_503_pauses_until_retry_after_then_sends_what_closed_meanwhile(own_cluster, outage_app):
     cluster, url = own_cluster
     terminal = one_series(HISTORY[:4])
@@ -320,13 +332,13 @@ def test_503_pauses_until_retry_after_then_sends_what_closed_meanwhile(own_clust
     ea.run(6)
     assert len(ea.requests) == 3  # Retry-After: 7
     cluster.start()
+    wait_until_ready(ea.client)
     ea.run(2)
     assert [r.status for r in ea.requests[3:]] == [201]
     with psycopg.connect(url) as conn:
         assert len(rows(conn)) == 4
 
 
-@not_fixed("finding 1")
 def test_streams_take_turns_at_going_first(client, db):
     terminal = Terminal({("EURUSD", "H1"): Series(HISTORY), ("GBPUSD", "H1"): Series(HISTORY)})
     ea = start_ea(client, terminal, symbols="EURUSD,GBPUSD", batch_size=2, latency_ms=2000)
@@ -543,7 +555,7 @@ def test_the_ea_source_builds_what_is_replayed():
     mql = lambda text: text.replace("\\", "\\\\").replace('"', '\\"')  # noqa: E731
     for fragment in (
         '"X-API-KEY: " + InpApiKey + "\\r\\n"',
-        '"Content-Type: application/json\\r\\n" + headers',
+        '"Content-Type: application/json\\r\\n" + sent',
         "StringToCharArray(json, data, 0, WHOLE_ARRAY, CP_UTF8);",
         "ArrayResize(data, n - 1);",
         '"/api/v1/candles/latest?symbol=" + UrlEncode(s.symbol)',
@@ -574,6 +586,15 @@ def test_the_ea_source_builds_what_is_replayed():
 def test_the_ea_source_checks_what_the_twin_checks():
     source = EA_SOURCE.read_text()
     for fragment in (
+        "g_turn = (g_turn + 1) % n;",
+        "return(!s.stopped && now >= s.retry_at && now >= g_paused);",
+        "int wait = (status == 429 || status == 503) ? RetryAfter(headers) : 0;",
+        'int at = StringFind("\\n" + headers, "\\nretry-after:");',
+        "return(at < 0 ? 0 : (int)MathMax(0, DigitsAt(headers, at + 12)));",
+        "if(status == 413 || status == 422)",
+        "bool first = (status == 413) ? s.limit == InpBatchSize : s.batch == s.limit;",
+        "s.batch = MathMin(s.limit, count / 2);",
+        "else if(status == 422)\n      return(Stop(s, answer));",
         'if(StringSubstr(url, StringLen(url) - 1) == "/")',
         "if(InpTimeoutMs < 1000 || InpTimeoutMs > 60000)",
         "if(InpBatchSize < 1)",
