@@ -57,6 +57,7 @@ struct Stream
    ENUM_TIMEFRAMES   period;
    bool              resumed;      // the service has told us what it stores
    datetime          sent;         // server time of the newest bar known stored (0: none)
+   bool              refresh;      // POST in update mode until the stored bar was sent again
    MqlRates          forming;      // the forming bar as last sent (update mode)
    datetime          refused;      // a forming bar the service refused: not sent again
    bool              waiting;      // "waiting for the terminal's history" has been logged
@@ -170,8 +171,8 @@ int AskLatest(Stream &s)
       s.sent = (datetime)JsonInteger(answer, "server_time");
       PrintFormat("CandleSync: %s %s: stored up to %s (server time)", s.symbol, s.name,
                   TimeToString(s.sent));
-      if(InpSendFormingBar)
-         s.sent -= 1;                                 // it may be a partial bar: send it again
+      s.sent -= 1;            // it may be a partial bar, from update mode: send it again
+      s.refresh = true;       // in update mode, so that it is corrected
      }
    else if(status == 422)
       return(Stop(s, answer));
@@ -256,12 +257,13 @@ int Ready(Stream &s, int count)
 int SendBars(Stream &s, const MqlRates &bars[], int count)
   {
    string answer, headers;
-   int status = Http("POST", PostUrl(), BatchJson(s, bars, count), answer, headers);
+   int status = Http("POST", PostUrl(s), BatchJson(s, bars, count), answer, headers);
    if(status == 413 || status == 422)
       return(Refused(s, bars, count, status, answer));
    if(status != 201)
       return(Failed(s, "POST", status, answer, headers));
    s.sent = bars[count - 1].time;
+   s.refresh = false;
    s.backoff = 0;
    PrintFormat("CandleSync: %s %s: %d bar(s) %s .. %s: %s", s.symbol, s.name, count,
                TimeToString(bars[0].time), TimeToString(s.sent), answer);
@@ -302,7 +304,7 @@ int SendForming(Stream &s)
       && bar[0].tick_volume == s.forming.tick_volume)
       return(0);                                      // unchanged since the last POST
    string answer, headers;
-   int status = Http("POST", PostUrl(), BatchJson(s, bar, 1), answer, headers);
+   int status = Http("POST", PostUrl(s), BatchJson(s, bar, 1), answer, headers);
    if(status == 413 || status == 422)
      {
       s.refused = bar[0].time;                        // it goes again, closed, with the others
@@ -317,9 +319,11 @@ int SendForming(Stream &s)
    return(0);
   }
 
-string PostUrl()
+//--- update mode while the forming bar is sent, and until the newest stored bar was sent again
+string PostUrl(const Stream &s)
   {
-   return(InpServiceUrl + "/api/v1/candles" + (InpSendFormingBar ? "?on_conflict=update" : ""));
+   bool update = InpSendFormingBar || s.refresh;
+   return(InpServiceUrl + "/api/v1/candles" + (update ? "?on_conflict=update" : ""));
   }
 
 //--- {"source_tz":"NY+7","candles":[{"symbol":"EURUSD","timeframe":"M1","timestamp":...},...]}
@@ -480,6 +484,7 @@ string AddStream(const string symbol, string name)
          g_streams[n].period = g_tf_values[k];
          g_streams[n].resumed = false;
          g_streams[n].sent = 0;
+         g_streams[n].refresh = false;
          g_streams[n].forming.time = 0;
          g_streams[n].refused = 0;
          g_streams[n].waiting = false;

@@ -153,6 +153,7 @@ class Stream:
     batch: int  # bars per POST now (halved to find a refused bar)
     resumed: bool = False
     sent: int = 0
+    refresh: bool = False  # POST in update mode until the stored bar was sent again
     forming: Rates | None = None
     refused: int = 0  # a forming bar the service refused
     waiting: bool = False
@@ -262,7 +263,8 @@ class CandleSync:
         elif reply.status == 200 and reply.answer.get("server_time", -1) > 0:
             s.sent = reply.answer["server_time"]
             self.print(f"{s.symbol} {s.name}: stored up to {time_to_string(s.sent)} (server time)")
-            s.sent -= 1 if self.inputs.send_forming_bar else 0
+            s.sent -= 1  # it may be a partial bar, from update mode: send it again
+            s.refresh = True
         elif reply.status == 422:
             return self.stop(s, reply.text)
         else:
@@ -323,12 +325,12 @@ class CandleSync:
 
     def send_bars(self, s: Stream, bars: list[Rates]) -> int:
         """SendBars: POST the bars; remember the last one as stored."""
-        reply = self.http("POST", self.post_url(), self.batch_json(s, bars))
+        reply = self.http("POST", self.post_url(s), self.batch_json(s, bars))
         if reply.status in (413, 422):
             return self.refused(s, bars, reply)
         if reply.status != 201:
             return self.failed(s, "POST", reply)
-        s.sent, s.backoff = bars[-1].time, 0
+        s.sent, s.refresh, s.backoff = bars[-1].time, False, 0
         self.print(f"{s.symbol} {s.name}: {len(bars)} bar(s) {time_to_string(bars[0].time)} .. "
                    f"{time_to_string(s.sent)}: {reply.text}")  # fmt: skip
         return 1
@@ -358,7 +360,7 @@ class CandleSync:
         bar = self.terminal.series[(s.symbol, s.name)].copy_last()[0]
         if bar.time == s.refused or bar == s.forming:
             return 0
-        reply = self.http("POST", self.post_url(), self.batch_json(s, [bar]))
+        reply = self.http("POST", self.post_url(s), self.batch_json(s, [bar]))
         if reply.status in (413, 422):
             s.refused = bar.time
             self.print(f"{s.symbol} {s.name}: forming bar {time_to_string(bar.time)} refused, "
@@ -369,8 +371,9 @@ class CandleSync:
         s.forming, s.backoff = bar, 0
         return 0
 
-    def post_url(self) -> str:
-        update = "?on_conflict=update" if self.inputs.send_forming_bar else ""
+    def post_url(self, s: Stream) -> str:
+        """PostUrl: update mode while the forming bar is sent, or until s.refresh is done."""
+        update = "?on_conflict=update" if self.inputs.send_forming_bar or s.refresh else ""
         return f"{self.inputs.service_url}/api/v1/candles{update}"
 
     def batch_json(self, s: Stream, bars: list[Rates]) -> str:
