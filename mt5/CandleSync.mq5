@@ -32,6 +32,8 @@
 input string InpServiceUrl     = "http://127.0.0.1:8000"; // candlesvc URL (also in the allowed URLs)
 input string InpApiKey         = "";                      // API key, sent as X-API-KEY
 input string InpSymbols        = "";                      // Symbols, comma-separated (empty: this chart's)
+input string InpSymbolMap      = "";                      // Stored names: broker=stored, comma-separated
+input string InpStripSuffix    = "";                      // Suffix to strip for the stored name, e.g. .pro
 input string InpTimeframes     = "M1";                    // Timeframes, comma-separated: M1 ... H1 ... MN1
 input string InpServerTimeZone = "NY+7";                  // Broker clock: NY+7, an IANA name, +02:00, or auto
 input bool   InpSendFormingBar = false;                   // Also send the forming bar (update mode)
@@ -52,7 +54,8 @@ ENUM_TIMEFRAMES g_tf_values[] = {PERIOD_M1, PERIOD_M2, PERIOD_M3, PERIOD_M4, PER
 //--- one symbol and timeframe to keep in sync
 struct Stream
   {
-   string            symbol;
+   string            symbol;       // the broker's name, for the terminal
+   string            stored;       // the name the service stores it under
    string            name;         // timeframe name, e.g. "M1"
    ENUM_TIMEFRAMES   period;
    bool              resumed;      // the service has told us what it stores
@@ -156,7 +159,7 @@ int Step(Stream &s)
 //+------------------------------------------------------------------+
 int AskLatest(Stream &s)
   {
-   string url = InpServiceUrl + "/api/v1/candles/latest?symbol=" + UrlEncode(s.symbol)
+   string url = InpServiceUrl + "/api/v1/candles/latest?symbol=" + UrlEncode(s.stored)
                 + "&timeframe=" + s.name + "&source_tz=" + UrlEncode(Zone());
    string answer, headers;
    int status = Http("GET", url, "", answer, headers);
@@ -189,7 +192,7 @@ int Stop(Stream &s, const string answer)
   {
    s.stopped = true;
    PrintFormat("CandleSync: %s %s: the service refuses this stream, HTTP 422 %s; it is stopped "
-               "(check InpSymbols and InpServerTimeZone)", s.symbol, s.name, answer);
+               "(check InpSymbolMap and InpServerTimeZone)", s.symbol, s.name, answer);
    return(0);
   }
 
@@ -335,7 +338,7 @@ string BatchJson(const Stream &s, const MqlRates &bars[], int count)
      {
       if(i > 0)
          json += ",";
-      json += "{\"symbol\":\"" + JsonEscape(s.symbol) + "\",\"timeframe\":\"" + s.name
+      json += "{\"symbol\":\"" + JsonEscape(s.stored) + "\",\"timeframe\":\"" + s.name
               + "\",\"timestamp\":" + IntegerToString((long)bars[i].time)
               + ",\"open\":" + DoubleToString(bars[i].open, digits)
               + ",\"high\":" + DoubleToString(bars[i].high, digits)
@@ -432,6 +435,11 @@ string InputProblem()
       return("InpServiceUrl must be the service's address only, without blanks, ? or #");
    if(InpApiKey == "" || HasBlank(InpApiKey))
       return("InpApiKey must be one of the service's MT5_API_KEY keys");
+   string pairs[];
+   int np = StringSplit(InpSymbolMap, ',', pairs);
+   for(int i = 0; i < np; i++)
+      if(Trim(pairs[i]) != "" && (MapKey(pairs[i]) == "" || MapValue(pairs[i]) == ""))
+         return("InpSymbolMap: '" + Trim(pairs[i]) + "' is not broker=stored, e.g. GOLD=XAUUSD");
    if(InpServerTimeZone == "" || HasBlank(InpServerTimeZone))
       return("InpServerTimeZone must be NY+7, an IANA name, an offset such as +02:00, or auto");
    if(InpBatchSize < 1)
@@ -461,9 +469,12 @@ string ParseStreams()
          continue;
       if(!SymbolSelect(symbol, true))
          return("InpSymbols: unknown symbol '" + symbol + "'");
+      string stored = StoredName(symbol);
+      if(stored != symbol)
+         PrintFormat("CandleSync: %s is stored as %s", symbol, stored);
       for(int j = 0; j < nf; j++)
         {
-         string problem = AddStream(symbol, Trim(frames[j]));
+         string problem = AddStream(symbol, stored, Trim(frames[j]));
          if(problem != "")
             return(problem);
         }
@@ -471,15 +482,20 @@ string ParseStreams()
    return(ArraySize(g_streams) > 0 ? "" : "InpSymbols and InpTimeframes name no stream");
   }
 
-string AddStream(const string symbol, string name)
+string AddStream(const string symbol, const string stored, string name)
   {
    StringToUpper(name);
+   for(int i = 0; i < ArraySize(g_streams); i++)
+      if(g_streams[i].stored == stored && g_streams[i].name == name)
+         return(g_streams[i].symbol + " and " + symbol + " would both be stored as " + stored
+                + " " + name + ": give them different names in InpSymbolMap");
    for(int k = 0; k < ArraySize(g_tf_names); k++)
       if(g_tf_names[k] == name)
         {
          int n = ArraySize(g_streams);
          ArrayResize(g_streams, n + 1);
          g_streams[n].symbol = symbol;
+         g_streams[n].stored = stored;
          g_streams[n].name = name;
          g_streams[n].period = g_tf_values[k];
          g_streams[n].resumed = false;
@@ -496,6 +512,34 @@ string AddStream(const string symbol, string name)
          return("");
         }
    return("InpTimeframes: unknown timeframe '" + name + "' (use M1 ... H1 ... MN1)");
+  }
+
+//--- the name the service stores a broker symbol under: its InpSymbolMap entry, else the
+//--- symbol without InpStripSuffix
+string StoredName(const string symbol)
+  {
+   string pairs[];
+   int n = StringSplit(InpSymbolMap, ',', pairs);
+   for(int i = 0; i < n; i++)
+      if(MapKey(pairs[i]) == symbol)
+         return(MapValue(pairs[i]));
+   int cut = StringLen(symbol) - StringLen(InpStripSuffix);
+   if(InpStripSuffix != "" && cut > 0 && StringSubstr(symbol, cut) == InpStripSuffix)
+      return(StringSubstr(symbol, 0, cut));
+   return(symbol);
+  }
+
+//--- the two sides of a broker=stored entry of InpSymbolMap ("" when there is no =)
+string MapKey(const string pair)
+  {
+   int eq = StringFind(pair, "=");
+   return(eq < 0 ? "" : Trim(StringSubstr(pair, 0, eq)));
+  }
+
+string MapValue(const string pair)
+  {
+   int eq = StringFind(pair, "=");
+   return(eq < 0 ? "" : Trim(StringSubstr(pair, eq + 1)));
   }
 
 //+------------------------------------------------------------------+

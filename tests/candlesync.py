@@ -133,6 +133,8 @@ class Inputs:
     service_url: str = SERVICE  # InpServiceUrl
     api_key: str = API_KEY  # InpApiKey
     symbols: str = "EURUSD"  # InpSymbols (the chart's symbol when empty)
+    symbol_map: str = ""  # InpSymbolMap
+    strip_suffix: str = ""  # InpStripSuffix
     timeframes: str = "H1"  # InpTimeframes
     server_time_zone: str = "NY+7"  # InpServerTimeZone
     send_forming_bar: bool = False  # InpSendFormingBar
@@ -147,7 +149,8 @@ class Inputs:
 class Stream:
     """struct Stream: one symbol and timeframe to keep in sync, with its own retry state."""
 
-    symbol: str
+    symbol: str  # the broker's name, for the terminal
+    stored: str  # the name the service stores it under
     name: str
     limit: int  # most bars per POST the service takes (halved on 413)
     batch: int  # bars per POST now (halved to find a refused bar)
@@ -253,7 +256,7 @@ class CandleSync:
     # --- the conversation ---------------------------------------------------------------
     def ask_latest(self, s: Stream) -> int:
         """AskLatest: where does the stored history of this stream end?"""
-        url = (f"{self.inputs.service_url}/api/v1/candles/latest?symbol={url_encode(s.symbol)}"
+        url = (f"{self.inputs.service_url}/api/v1/candles/latest?symbol={url_encode(s.stored)}"
                f"&timeframe={s.name}&source_tz={url_encode(self.zone())}")  # fmt: skip
         reply = self.http("GET", url, "")
         if reply.status == 404:
@@ -276,7 +279,7 @@ class CandleSync:
         """Stop: the service refuses this stream's symbol, timeframe or zone."""
         s.stopped = True
         self.print(f"{s.symbol} {s.name}: the service refuses this stream, HTTP 422 {answer}; "
-                   "it is stopped (check InpSymbols and InpServerTimeZone)")  # fmt: skip
+                   "it is stopped (check InpSymbolMap and InpServerTimeZone)")  # fmt: skip
         return 0
 
     def pending_bars(self, s: Stream) -> list[Rates] | None:
@@ -377,7 +380,7 @@ class CandleSync:
         return f"{self.inputs.service_url}/api/v1/candles{update}"
 
     def batch_json(self, s: Stream, bars: list[Rates]) -> str:
-        return batch_json(s.symbol, s.name, self.zone(), bars)
+        return batch_json(s.stored, s.name, self.zone(), bars)
 
     def http(self, method: str, url: str, body: str) -> Reply:
         """Http: WebRequest(method, url, headers, timeout, data, result, result_headers)."""
@@ -444,6 +447,9 @@ class CandleSync:
             return "InpServiceUrl must be the service's address only, without blanks, ? or #"
         if not i.api_key or has_blank(i.api_key):
             return "InpApiKey must be one of the service's MT5_API_KEY keys"
+        for pair in i.symbol_map.split(","):
+            if pair.strip() and not (map_key(pair) and map_value(pair)):
+                return f"InpSymbolMap: '{pair.strip()}' is not broker=stored, e.g. GOLD=XAUUSD"
         if not i.server_time_zone or has_blank(i.server_time_zone):
             return "InpServerTimeZone must be NY+7, an IANA name, an offset such as +02:00, or auto"
         checks = [
@@ -459,18 +465,42 @@ class CandleSync:
     def parse_streams(self) -> str:
         """ParseStreams and AddStream: one stream per symbol and timeframe; "" or the problem."""
         known = {symbol for symbol, _ in self.terminal.series}
-        batch_size = self.inputs.batch_size
         self.streams = []
         for symbol in (s.strip() for s in self.inputs.symbols.split(",")):
             if not symbol:
                 continue
             if symbol not in known:  # SymbolSelect(symbol, true) fails
                 return f"InpSymbols: unknown symbol '{symbol}'"
+            stored = self.stored_name(symbol)
+            if stored != symbol:
+                self.print(f"{symbol} is stored as {stored}")
             for name in (f.strip().upper() for f in self.inputs.timeframes.split(",")):
-                if name not in TIMEFRAMES:
-                    return f"InpTimeframes: unknown timeframe '{name}' (use M1 ... H1 ... MN1)"
-                self.streams.append(Stream(symbol, name, batch_size, batch_size))
+                problem = self.add_stream(symbol, stored, name)
+                if problem:
+                    return problem
         return "" if self.streams else "InpSymbols and InpTimeframes name no stream"
+
+    def add_stream(self, symbol: str, stored: str, name: str) -> str:
+        """AddStream: "" or why this stream cannot be added."""
+        for other in self.streams:
+            if other.stored == stored and other.name == name:
+                return (f"{other.symbol} and {symbol} would both be stored as {stored} {name}: "
+                        "give them different names in InpSymbolMap")  # fmt: skip
+        if name not in TIMEFRAMES:
+            return f"InpTimeframes: unknown timeframe '{name}' (use M1 ... H1 ... MN1)"
+        batch = self.inputs.batch_size
+        self.streams.append(Stream(symbol, stored, name, batch, batch))
+        return ""
+
+    def stored_name(self, symbol: str) -> str:
+        """StoredName: its InpSymbolMap entry, else the symbol without InpStripSuffix."""
+        for pair in self.inputs.symbol_map.split(","):
+            if map_key(pair) == symbol:
+                return map_value(pair)
+        suffix = self.inputs.strip_suffix
+        if suffix and len(symbol) > len(suffix) and symbol.endswith(suffix):
+            return symbol[: -len(suffix)]
+        return symbol
 
     def print(self, line: str) -> None:
         """Print("CandleSync: ", line) to the Experts log."""
@@ -492,6 +522,16 @@ def digits_at(text: str, at: int) -> int:
     while end < len(text) and text[end].isdigit():
         end += 1
     return int(text[at:end]) if end > at else -1
+
+
+def map_key(pair: str) -> str:
+    """MapKey: the broker side of a broker=stored entry ("" when there is no =)."""
+    return pair.split("=", 1)[0].strip() if "=" in pair else ""
+
+
+def map_value(pair: str) -> str:
+    """MapValue: the stored side of a broker=stored entry ("" when there is no =)."""
+    return pair.split("=", 1)[1].strip() if "=" in pair else ""
 
 
 def has_blank(text: str) -> bool:

@@ -463,19 +463,20 @@ def test_a_partial_bar_left_by_update_mode_is_corrected_on_the_next_start(client
 MAPPED = {"symbols": "EURUSDm,GOLDm", "symbol_map": "GOLDm=XAUUSD", "strip_suffix": "m"}
 
 
-@not_fixed("broker symbol names")
 def test_broker_names_are_stored_under_one_name_per_instrument(client, db):
     terminal = Terminal({(s, "H1"): Series(HISTORY[:4]) for s in ("EURUSDm", "GOLDm")})
     ea = start_ea(client, terminal, **MAPPED)
     ea.run()
-    assert sorted({r.url.split("symbol=")[1].split("&")[0] for r in ea.requests}) == [
-        "EURUSD",
-        "XAUUSD",
-    ]
-    assert [(r[0], len(symbol_rows(db, r[0]))) for r in rows(db)][::3] == [
+    asked = sorted(
+        r.url.split("symbol=")[1].split("&")[0] for r in ea.requests if r.method == "GET"
+    )
+    assert asked == ["EURUSD", "XAUUSD"]
+    assert [(symbol, len(symbol_rows(db, symbol))) for symbol in ("EURUSD", "XAUUSD")] == [
         ("EURUSD", 3),
         ("XAUUSD", 3),
     ]
+    assert {row[0] for row in rows(db)} == {"EURUSD", "XAUUSD"}
+    assert "CandleSync: GOLDm is stored as XAUUSD" in ea.printed
     terminal.series[("EURUSDm", "H1")].bars.append(HISTORY[4])
     restarted = start_ea(client, terminal, **MAPPED)
     restarted.run()  # latest is asked under the stored names: only the new bar is added
@@ -483,7 +484,19 @@ def test_broker_names_are_stored_under_one_name_per_instrument(client, db):
     assert len(symbol_rows(db, "EURUSD")) == 4
 
 
-@not_fixed("broker symbol names")
+def test_a_stored_name_the_service_refuses_stops_only_its_stream(client, db):
+    terminal = Terminal({(s, "H1"): Series(HISTORY[:4]) for s in ("EURUSD", "GBPUSD")})
+    too_long = "GBPUSD-" + "x" * 26  # 33 characters: the service takes at most 32
+    ea = start_ea(client, terminal, symbols="GBPUSD,EURUSD", symbol_map=f"GBPUSD={too_long}")
+    ea.run(60)
+    assert [(r.method, r.status) for r in ea.requests] == [
+        ("GET", 422),
+        ("GET", 404),
+        ("POST", 201),
+    ]
+    assert {row[0] for row in rows(db)} == {"EURUSD"}
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [
@@ -500,7 +513,6 @@ def test_mappings_that_would_mix_or_break_names_are_refused(client, inputs, mess
     assert message in ea.printed[-1]
 
 
-@not_fixed("broker symbol names")
 def test_two_brokers_and_a_standby_terminal_share_one_table_without_mixing(client, db):
     broker_a = Terminal({("EURUSDm", "H1"): Series(HISTORY[:6])})  # NY+7 clock
     standby_a = Terminal({("EURUSDm", "H1"): Series(HISTORY[:6])})  # same server, 2nd terminal
@@ -557,7 +569,8 @@ def test_the_ea_source_builds_what_is_replayed():
         '"Content-Type: application/json\\r\\n" + sent',
         "StringToCharArray(json, data, 0, WHOLE_ARRAY, CP_UTF8);",
         "ArrayResize(data, n - 1);",
-        '"/api/v1/candles/latest?symbol=" + UrlEncode(s.symbol)',
+        '"/api/v1/candles/latest?symbol=" + UrlEncode(s.stored)',
+        "JsonEscape(s.stored)",
         '"&timeframe=" + s.name + "&source_tz=" + UrlEncode(Zone())',
         '"?on_conflict=update"',
         '"server_time"',
@@ -596,6 +609,11 @@ def test_the_ea_source_checks_what_the_twin_checks():
         "bool first = (status == 413) ? s.limit == InpBatchSize : s.batch == s.limit;",
         "s.batch = MathMin(s.limit, count / 2);",
         "else if(status == 422)\n      return(Stop(s, answer));",
+        "if(MapKey(pairs[i]) == symbol)\n         return(MapValue(pairs[i]));",
+        'if(InpStripSuffix != "" && cut > 0 && StringSubstr(symbol, cut) == InpStripSuffix)',
+        "if(g_streams[i].stored == stored && g_streams[i].name == name)",
+        '" would both be stored as "',
+        "' is not broker=stored, e.g. GOLD=XAUUSD\");",
         'if(StringSubstr(url, StringLen(url) - 1) == "/")',
         "if(InpTimeoutMs < 1000 || InpTimeoutMs > 60000)",
         "if(InpBatchSize < 1)",
