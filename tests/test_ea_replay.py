@@ -546,15 +546,17 @@ def test_the_dst_change_day_stores_every_bar_once_where_the_importer_does(client
     terminal = Terminal({("BTCUSD", "M15"): Series(DST_DAY[:11])})  # 08:30 is forming
     series = terminal.series[("BTCUSD", "M15")]
     inputs = {"symbols": "BTCUSD", "timeframes": "M15", "batch_size": 7}
-    start_ea(client, terminal, **inputs).run()  # backfill: 06:00-07:30, then 07:45-08:15
-    series.bars.append(DST_DAY[11])  # 08:30 closes: sent alone, inside the repeated hour
-    live = start_ea(client, terminal, **inputs, send_forming_bar=True)  # a restart
-    live.run()  # sends 08:30 again in update mode, then the forming 08:45
+    ea = start_ea(client, terminal, **inputs)
+    ea.run()  # backfill in batches of 7: 06:00-07:30, then 07:45-08:15
+    series.bars.append(DST_DAY[11])
+    ea.run()  # 08:30 closes and is sent alone, inside the repeated hour
+    live = start_ea(client, terminal, **inputs, send_forming_bar=True)  # restarted
+    live.run()  # 08:30 again (the newest stored bar, in update mode), 08:45 while forming
     for bar in DST_DAY[12:20]:
-        series.bars.append(bar)  # 08:45 ... 10:30 close one by one
-        live.run()
-    assert all(r.status in (200, 201, 404) for r in live.requests)
-    assert stored_times(db) == importer_instants(DST_DAY[:19])
+        series.bars.append(bar)
+        live.run()  # each bar again once closed, and the next one while forming
+    assert all(r.status in (200, 201, 404) for r in ea.requests + live.requests)
+    assert stored_times(db) == importer_instants(DST_DAY)  # 10:45 is stored while forming
     assert stored_times(db)[8:13] == [
         "2024-11-03 05:00", "2024-11-03 05:15", "2024-11-03 05:30", "2024-11-03 05:45",
         "2024-11-03 07:00",
