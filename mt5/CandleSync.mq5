@@ -1,35 +1,49 @@
 //+------------------------------------------------------------------+
-//| CandleSync.mq5 - reference Expert Advisor for candlesvc          |
+//| CandleSync.mq5 - reference Expert Advisor for candlesvc           |
 //|                                                                  |
-//| For each configured symbol and timeframe it                       |
+//| For each configured symbol and timeframe (a "stream") it          |
 //|  1. asks GET /api/v1/candles/latest what the service has stored,  |
 //|  2. backfills the closed bars that are missing, in batches,       |
 //|  3. then posts every bar as soon as it closes.                    |
 //| The forming bar is never sent unless InpSendFormingBar is on;     |
 //| then every POST uses ?on_conflict=update, so the stored partial   |
 //| bar is corrected by later versions and finally by the closed bar. |
+//| After every start the newest stored bar is sent once more, in     |
+//| update mode, in case it was stored while forming.                 |
 //|                                                                  |
 //| Bar times (MqlRates.time) are the broker's server wall-clock time |
 //| and are sent as they are, as integers, together with "source_tz": |
 //| the service converts them to UTC with the zone's rule for the     |
 //| date of each bar, so history from before a DST switch is right.   |
+//| Symbols are stored under InpSymbolMap's names, or without         |
+//| InpStripSuffix, so that one instrument has one stored name.       |
 //|                                                                  |
-//| All network work happens in OnTimer. One request waits at most    |
-//| InpTimeoutMs, and one timer event never spends more than          |
-//| InpTimeoutMs in WebRequest. After a failure nothing is sent until |
-//| a backoff (1, 2, 4 ... InpMaxBackoffSec seconds) has passed; the  |
-//| same bars are then sent again (the service ignores duplicates).   |
+//| Bars are copied only while the terminal is connected and the      |
+//| series is synchronized with the trade server, and only when the   |
+//| copy holds every bar the terminal counts in that range.           |
+//|                                                                  |
+//| All network work happens in OnTimer, which spends at most         |
+//| InpTimeoutMs in WebRequest; the stream that goes first changes    |
+//| with every timer event. Each stream has its own retry state:      |
+//|  - a failure pauses that stream 1, 2, 4 ... InpMaxBackoffSec s,   |
+//|    and a 429 or 503 pauses every stream for its Retry-After;      |
+//|  - a 413 or 422 is never retried as it was: the batch is halved   |
+//|    until the refused bar is alone; it is logged and skipped;      |
+//|  - a 422 on latest (a name or zone the service refuses) stops     |
+//|    that stream only.                                              |
+//| Bars whose answer was lost are sent again (stored once: the       |
+//| service counts them as duplicates).                               |
 //|                                                                  |
 //| Add InpServiceUrl under Tools > Options > Expert Advisors >       |
 //| "Allow WebRequest for listed URL". WebRequest does not work in    |
-//| the Strategy Tester.                                              |
+//| the Strategy Tester. Set-up and inputs: docs/mt5.md.              |
 //+------------------------------------------------------------------+
 #property copyright   "candlesvc"
-#property version     "1.00"
-#property description "Sends closed OHLC bars to candlesvc (see README, MT5 set-up)."
+#property version     "1.10"
+#property description "Sends closed OHLC bars to candlesvc (see docs/mt5.md)."
 #property description "Allow the service URL under Tools > Options > Expert Advisors."
 
-input string InpServiceUrl     = "http://127.0.0.1:8000"; // candlesvc URL (also in the allowed URLs)
+input string InpServiceUrl     = "http://127.0.0.1:8000"; // candlesvc URL, without a trailing /
 input string InpApiKey         = "";                      // API key, sent as X-API-KEY
 input string InpSymbols        = "";                      // Symbols, comma-separated (empty: this chart's)
 input string InpSymbolMap      = "";                      // Stored names: broker=stored, comma-separated
@@ -37,9 +51,9 @@ input string InpStripSuffix    = "";                      // Suffix to strip for
 input string InpTimeframes     = "M1";                    // Timeframes, comma-separated: M1 ... H1 ... MN1
 input string InpServerTimeZone = "NY+7";                  // Broker clock: NY+7, an IANA name, +02:00, or auto
 input bool   InpSendFormingBar = false;                   // Also send the forming bar (update mode)
-input int    InpBatchSize      = 1000;                    // Bars per POST
+input int    InpBatchSize      = 1000;                    // Bars per POST (at most the service's MAX_BATCH)
 input int    InpBackfillBars   = 10000;                   // Bars to send when nothing is stored yet
-input int    InpTimeoutMs      = 5000;                    // Longest wait per timer event, in ms
+input int    InpTimeoutMs      = 5000;                    // Longest wait per timer event, 1000-60000 ms
 input int    InpMaxBackoffSec  = 300;                     // Longest pause after failures, in seconds
 input int    InpTimerSeconds   = 1;                       // How often to look for new bars, in seconds
 

@@ -5,6 +5,8 @@ simulated terminal and clock, and builds headers, URLs and bodies exactly as the
 `test_the_ea_source_builds_what_is_replayed` keeps the two from drifting apart.
 """
 
+import dataclasses
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -35,6 +37,7 @@ from tests.helpers import rows
 from tests.redisserver import redis_server
 
 EA_SOURCE = Path(__file__).resolve().parent.parent / "mt5" / "CandleSync.mq5"
+EA_DOCS = Path(__file__).resolve().parent.parent / "docs" / "mt5.md"
 
 
 def not_fixed(finding: str) -> pytest.MarkDecorator:
@@ -629,3 +632,17 @@ def test_the_ea_source_checks_what_the_twin_checks():
                    {"timeout_ms": 0}, {"max_backoff_sec": 0}, {"timer_seconds": 0}):  # fmt: skip
         ea.inputs = Inputs(**inputs)
         assert f'return("{ea.input_problem()}");' in source, inputs
+
+
+def test_the_docs_list_every_input_with_its_default():
+    inputs = re.findall(r"^input \w+ +(Inp\w+) += ([^;]+);", EA_SOURCE.read_text(), re.M)
+    rows = re.findall(r"^\| `(Inp\w+)` \| ([^|]+) \|", EA_DOCS.read_text(), re.M)
+    assert [name for name, _ in rows] == [name for name, _ in inputs]
+    for (name, default), (_, documented) in zip(inputs, rows, strict=True):
+        value = default.strip().strip('"')
+        if value:
+            assert documented.strip() == f"`{value}`", name
+        else:
+            assert "`" not in documented, name
+    fields = [f.name for f in dataclasses.fields(Inputs)]
+    assert len(fields) == len(inputs)  # the twin has every input too
