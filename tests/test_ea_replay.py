@@ -40,11 +40,6 @@ EA_SOURCE = Path(__file__).resolve().parent.parent / "mt5" / "CandleSync.mq5"
 EA_DOCS = Path(__file__).resolve().parent.parent / "docs" / "mt5.md"
 
 
-def not_fixed(finding: str) -> pytest.MarkDecorator:
-    """Issue 17's replay tests fail against the EA until their finding is fixed."""
-    return pytest.mark.xfail(strict=True, reason=f"issue 17, {finding}: not fixed yet")
-
-
 def hourly(first: str, count: int, start_volume: int = 0, step: int = 3600) -> list[Rates]:
     """`count` bars `step` seconds apart from server time `first`."""
     start = mql_time(first)
@@ -544,7 +539,6 @@ def importer_instants(bars: list[Rates]) -> list[str]:
     return [clock.resolve(wall).strftime("%Y-%m-%d %H:%M") for wall in walls]
 
 
-@pytest.mark.xfail(strict=True, reason="needs the service's DST fold rule")
 def test_the_dst_change_day_stores_every_bar_once_where_the_importer_does(client, db):
     terminal = Terminal({("BTCUSD", "M15"): Series(DST_DAY[:11])})  # 08:30 is forming
     series = terminal.series[("BTCUSD", "M15")]
