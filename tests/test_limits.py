@@ -46,6 +46,20 @@ def test_broken_gzip_is_rejected(client, db, body, status):
     assert rows(db) == []
 
 
+@pytest.mark.parametrize(
+    "trailing",
+    [gz({"candles": [candle(volume=7)]}), b"garbage", b"\0"],
+    ids=["member", "garbage", "nul"],
+)
+def test_gzip_with_bytes_after_its_end_is_refused(client, db, trailing):
+    body = gz({"candles": [candle()]}) + trailing
+    response = post(client, body, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert "follow the end of the gzip body" in response.get_json()["detail"]
+    assert rows(db) == []
+
+
 def test_unknown_content_encoding_is_415(client, db):
     response = post(client, {"candles": [candle()]}, headers={"Content-Encoding": "br"})
     assert response.status_code == 415
