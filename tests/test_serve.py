@@ -35,13 +35,15 @@ def local_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
-def start(data_dir: Path, port: int, user: str | None) -> tuple[subprocess.Popen[str], str]:
+def start(
+    data_dir: Path, port: int, user: str | None, env: dict[str, str] | None = None, umask: int = -1
+) -> tuple[subprocess.Popen[str], str]:
     """Start the service; return it with what it printed before it answered."""
     output = data_dir.parent / f"serve-{port}.out"
     with output.open("w") as sink:
-        command = serve_command(data_dir, port, user)
-        server = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=local_env(),
-                                  text=True, cwd="/")  # fmt: skip
+        server = subprocess.Popen(serve_command(data_dir, port, user), stdout=sink,
+                                  stderr=subprocess.STDOUT, env=env or local_env(), text=True,
+                                  cwd="/", umask=umask)  # fmt: skip
     wait_for_health(port)
     return server, output.read_text()
 
@@ -164,17 +166,10 @@ def test_serve_never_lets_other_users_see_its_files_even_under_umask_0():
     (root / "hook" / "sitecustomize.py").write_text(WATCH)
     data_dir = root / "data"
     env = local_env(PYTHONPATH=str(root / "hook"), CANDLESVC_WATCH=str(data_dir))
-    port = free_port()
-    output = root / "serve.out"
     try:
-        with output.open("w") as sink:
-            server = subprocess.Popen(serve_command(data_dir, port, None), stdout=sink,
-                                      stderr=subprocess.STDOUT, env=env, umask=0)  # fmt: skip
-        try:
-            wait_for_health(port)
-        finally:
-            stop(server)
-        watched = [line for line in output.read_text().splitlines() if line.startswith("watch:")]
+        server, said = start(data_dir, free_port(), None, env, umask=0)
+        stop(server)
+        watched = [line for line in said.splitlines() if line.startswith("watch:")]
         assert "watch: umask 0" in watched
         assert [line for line in watched if " wide " in line] == []
         for name in ("api-key", "cluster.json", ".pw-", "pgdata"):
