@@ -16,7 +16,6 @@ from candlesvc.db import bounded
 from candlesvc.models import CandleBatch, IngestResult, validate_batch
 from candlesvc.openapi import openapi_document
 from candlesvc.problems import FieldError, RejectedError, problem
-from candlesvc.security import fingerprint, key_matches
 from candlesvc.settings import Settings
 from candlesvc.writer import CandleWriter, OnConflict
 
@@ -29,7 +28,6 @@ MAX_LISTED_ERRORS = 100
 def ingest() -> tuple[Response, int]:
     """Validate a batch of candles and store the new ones."""
     settings = _settings()
-    require_api_key()
     on_conflict = _on_conflict()
     batch = _read_batch(settings)
     g.received = len(batch.candles)
@@ -62,15 +60,6 @@ def ready() -> Response | tuple[Response, int]:
 def openapi() -> Response:
     """The API description."""
     return jsonify(openapi_document())
-
-
-def require_api_key() -> None:
-    """Refuse the request with 401 unless it carries a valid X-API-KEY."""
-    presented = request.headers.get("X-API-KEY")
-    if not key_matches(presented, _settings().api_keys):
-        reason = "missing X-API-KEY header" if not presented else "invalid API key"
-        raise RejectedError(problem(401, reason, {"WWW-Authenticate": 'ApiKey header="X-API-KEY"'}))
-    g.key_fp = fingerprint(presented or "")
 
 
 def _read_batch(settings: Settings) -> CandleBatch:

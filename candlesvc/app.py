@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from flask import Flask
 from flask_cors import CORS
 
-from candlesvc import api, readapi, requestlog
+from candlesvc import api, auth, readapi, requestlog
 from candlesvc.db import make_pool
 from candlesvc.logs import configure_logging
-from candlesvc.ratelimit import install_rate_limit
 from candlesvc.settings import Settings, load_settings
 
 
@@ -25,9 +24,9 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.extensions["candlesvc.pool"] = pool
     _enable_cors(app, settings)
     requestlog.install(app)
+    auth.install(app, settings)  # after the request id is set
     app.register_blueprint(api.bp)
     app.register_blueprint(readapi.bp)
-    install_rate_limit(app, settings)
     return app
 
 

@@ -93,7 +93,7 @@ def _too_slow() -> RejectedError:
 
 
 def _inflate(data: bytes, max_bytes: int) -> bytes:
-    """Decompress a gzip body, refusing one that inflates past max_bytes."""
+    """Decompress a one-member gzip body, refusing one that inflates past max_bytes."""
     inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
     try:
         body = inflater.decompress(data, max_bytes + 1)
@@ -103,4 +103,6 @@ def _inflate(data: bytes, max_bytes: int) -> bytes:
         raise RejectedError(problem(413, f"the body inflates past {max_bytes} bytes"))
     if not inflater.eof:
         raise RejectedError(problem(422, "the gzip body is truncated"))
+    if inflater.unused_data:
+        raise RejectedError(problem(422, "bytes follow the end of the gzip body; send one member"))
     return body

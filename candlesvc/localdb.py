@@ -17,6 +17,14 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from candlesvc.private import (
+    check_folder,
+    create_private,
+    make_private_dir,
+    read_private,
+    replace_private,
+)
+
 SUPERUSER = "candlesvc"
 _SEARCH = ("/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin",
            "/opt/homebrew/opt/postgresql*/bin", "/usr/local/opt/postgresql*/bin")  # fmt: skip
@@ -76,8 +84,19 @@ class LocalCluster:
         self._bindir = find_bindir()
         self._runner = _unprivileged_user() if os.geteuid() == 0 else None
 
+    def prepare(self) -> None:
+        """Create the data folder private, or refuse one that other users own or may change.
+
+        As root, the unprivileged user that runs the server may pass through it (mode 710).
+        """
+        if make_private_dir(self.root) and self._runner is not None:
+            os.chown(self.root, -1, self._runner.pw_gid)
+            self.root.chmod(0o710)
+        check_folder(self.root)
+
     def ensure_running(self, port: int | None = None, password: str | None = None) -> ClusterInfo:
         """Initialise the cluster if needed, start it if stopped, and say how to reach it."""
+        self.prepare()
         info = self._load_info() or self._initialise(
             ClusterInfo(port or free_port(), password or secrets.token_urlsafe(24))
         )
@@ -115,14 +134,13 @@ class LocalCluster:
     def _load_info(self) -> ClusterInfo | None:
         if not self._info_file.exists() or not (self.pgdata / "PG_VERSION").exists():
             return None
-        data = json.loads(self._info_file.read_text())
+        data = json.loads(read_private(self._info_file))
         return ClusterInfo(port=int(data["port"]), password=str(data["password"]))
 
     def _initialise(self, info: ClusterInfo) -> ClusterInfo:
-        self.root.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
-        pwfile = self.pgdata.parent / f".pw-{secrets.token_hex(4)}"
-        pwfile.write_text(info.password)
+        pwfile = self.root / f".pw-{secrets.token_hex(4)}"
+        create_private(pwfile, info.password)
         try:
             self._hand_over(self.pgdata, pwfile)
             self._run([self._bindir / "initdb", "-D", self.pgdata, "-U", SUPERUSER,
@@ -131,8 +149,7 @@ class LocalCluster:
         finally:
             pwfile.unlink()
         self._configure(info.port)
-        self._info_file.write_text(json.dumps({"port": info.port, "password": info.password}))
-        self._info_file.chmod(0o600)
+        replace_private(self._info_file, json.dumps({"port": info.port, "password": info.password}))
         return info
 
     def _configure(self, port: int) -> None:

@@ -13,6 +13,7 @@ from candlesvc.readmodels import CandlePage, Latest, LatestPairs
 from candlesvc.readquery import LatestPairsQuery, LatestQuery, ListQuery
 
 _REF = "#/components/schemas/{model}"
+_OVER_LIMIT = "over RATE_LIMIT (per key, or per address without a valid key); see Retry-After"
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -50,6 +51,7 @@ def _read_paths() -> dict[str, Any]:
     common = {
         "401": _problem("missing or invalid API key"),
         "422": _problem("invalid query parameters; errors name each one"),
+        "429": _problem(_OVER_LIMIT),
         "503": _problem("database unavailable; see Retry-After"),
     }
     listing = _json("bars in time order, up to limit", "CandlePage")
@@ -115,6 +117,7 @@ def openapi_document() -> dict[str, Any]:
             "413": _problem("body or batch too large"),
             "415": _problem("not application/json"),
             "422": _problem("malformed JSON or invalid candles; nothing stored"),
+            "429": _problem(_OVER_LIMIT),
             "503": _problem("database unavailable; see Retry-After"),
         },
     }

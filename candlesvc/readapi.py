@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from psycopg_pool import ConnectionPool
 
 from candlesvc import reads
-from candlesvc.api import database_problem, require_api_key
+from candlesvc.api import database_problem
 from candlesvc.db import bounded
 from candlesvc.models import EARLIEST, LATEST
 from candlesvc.problems import RejectedError, problem
@@ -34,7 +34,6 @@ CSV_COLUMNS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close
 @bp.get("/api/v1/candles/latest")
 def latest() -> Response:
     """The newest stored bar of symbol= and timeframe= (404 if none), or of each pair=."""
-    require_api_key()
     if "pair" in request.args:
         return _latest_pairs()
     query = parse_query(LatestQuery, request.args.to_dict())
@@ -71,7 +70,6 @@ def _latest_pairs() -> Response:
 @bp.get("/api/v1/candles")
 def candles() -> Response:
     """Bars of one symbol and timeframe in time order, a page at a time."""
-    require_api_key()
     query = parse_query(ListQuery, request.args.to_dict())
     after = decode_cursor(query.cursor) if query.cursor else EARLIEST
     start, end = max(query.start or EARLIEST, after), query.end or LATEST

@@ -2,17 +2,22 @@
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from candlesvc.security import MIN_KEY_LENGTH
 from candlesvc.timezones import SourceZone, parse_zone
+
+_HIDDEN = "***"
 
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message says which and why."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything the service can be configured with."""
 
@@ -33,6 +38,23 @@ class Settings:
     rate_limit: str | None = None
     rate_limit_storage: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        """The settings, with the database password and the keys left out."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["database_url"] = _hide_password(self.database_url)
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
+
+def _hide_password(url: str) -> str:
+    """A connection string (URL or key=value) with its password shown as ***."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:  # its message may quote the string
+        return "(unparsable)"
+    if "password" in params:
+        params["password"] = _HIDDEN
+    return make_conninfo("", **params)
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -41,7 +40,7 @@ from candlesvc.histrows import Chunk, ImportSpec
 from candlesvc.timezones import SourceZone, parse_zone
 from candlesvc.writer import OnConflict
 
-from .common import EXIT_DATABASE, EXIT_USAGE, fail
+from .common import EXIT_DATABASE, EXIT_USAGE, error_line, fail
 
 EXIT_INVALID = 1
 EXIT_MISSING = 4
@@ -240,8 +239,8 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
     if not enabled:
         yield None
         return
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), _RowsColumn(),
-               TimeRemainingColumn())  # fmt: skip
+    name = TextColumn("{task.description}", markup=False)  # a file name, printed as it is
+    columns = (name, BarColumn(), DownloadColumn(), _RowsColumn(), TimeRemainingColumn())
     with Progress(*columns, console=_stderr, transient=True) as progress:
         yield progress
 
@@ -285,13 +284,13 @@ def _report(reports: list[FileReport], quiet: bool, as_json: bool, dry_run: bool
 def _explain(report: FileReport, dry_run: bool) -> None:
     """One line per failed file, then its first problems."""
     if report.error:
-        _stderr.print(f"[bold red]error:[/] {report.file}: {report.error}", soft_wrap=True)
+        _stderr.print(error_line(f"{report.file}: {report.error}"), soft_wrap=True)
     elif report.invalid:
         stored = f"{report.added:,} rows stored before it" if report.added else "nothing stored"
         outcome = "nothing would be stored" if dry_run else stored
         rows = "row" if report.invalid == 1 else "rows"
-        _stderr.print(f"[bold red]error:[/] {report.file}: {report.invalid:,} invalid {rows}; "
-                      f"{outcome}", soft_wrap=True)  # fmt: skip
+        line = error_line(f"{report.file}: {report.invalid:,} invalid {rows}; {outcome}")
+        _stderr.print(line, soft_wrap=True)
         for problem in report.problems:
             _stderr.print(f"  {report.file}, {problem}", soft_wrap=True, markup=False)
 
@@ -316,18 +315,19 @@ def _table(reports: list[FileReport], dry_run: bool) -> Table:
     for r in reports:
         counts = (r.added, *((r.updated,) if updates else ()), r.duplicates)
         written = ("-",) * len(counts) if dry_run else tuple(f"{n:,}" for n in counts)
-        about = Text.from_markup(f"{escape(r.file)}\n[dim]{r.symbol} {r.timeframe}{_note(r)}[/]")
+        about = Text.assemble(r.file, "\n", (f"{r.symbol} {r.timeframe}", "dim"), _note(r))
         table.add_row(about, f"{r.rows:,}", *written, f"{r.invalid:,}", f"{r.seconds:.2f}",
                       f"{r.rate:,.0f}")  # fmt: skip
     return table
 
 
-def _note(report: FileReport) -> str:
+def _note(report: FileReport) -> Text:
     """What the numbers alone do not say."""
     if report.status == "invalid":
-        return ", [red]invalid: nothing stored[/]" if not report.added else ", [red]invalid[/]"
+        said = "invalid: nothing stored" if not report.added else "invalid"
+        return Text.assemble(", ", (said, "red"), style="dim")
     if not report.rows:
-        return ", no bars in the file"
+        return Text(", no bars in the file", "dim")
     if report.status == "imported" and not (report.added or report.updated):
-        return ", nothing new: all rows were already stored"
-    return ""
+        return Text(", nothing new: all rows were already stored", "dim")
+    return Text()

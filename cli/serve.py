@@ -1,6 +1,7 @@
 """`candlesvc serve`: run the service under gunicorn, with a local database when none is set."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -8,17 +9,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from candlesvc.db import apply_migrations
 from candlesvc.localdb import LocalCluster, LocalDbError
+from candlesvc.private import UnsafePathError, create_private, read_private
 from candlesvc.security import generate_key
 from candlesvc.settings import SettingsError, load_settings
 
 from .common import fail
 
-console = Console(stderr=True, highlight=False)
 DEFAULT_DATA_DIR = ".candlesvc"
+KEY_FILE = "api-key"
 
 
 def serve(
@@ -39,57 +40,95 @@ def serve(
     Example: candlesvc serve --port 8000
     """
     env = dict(os.environ)
-    cluster = None
-    if not env.get("DATABASE_URL"):
-        cluster, env["DATABASE_URL"] = _local_database(data_dir)
-        if not env.get("MT5_API_KEY"):
-            env["MT5_API_KEY"] = _local_key(data_dir)
-            _announce(env["MT5_API_KEY"], host, port)
+    address = f"{host}:{port}"
+    cluster = None if env.get("DATABASE_URL") else _use_local_database(env, data_dir, address)
     try:
-        load_settings(env)
-    except SettingsError as error:
-        fail(f"refusing to start: {error}", code=2)
-    try:
-        sys.exit(_gunicorn(env, f"{host}:{port}", workers))
+        _check_settings(env)
+        sys.exit(_gunicorn(env, address, workers))
     finally:
         if cluster is not None:
             cluster.stop()
 
 
-def _local_database(data_dir: Path) -> tuple[LocalCluster, str]:
-    """Start (creating on first use) the private cluster and bring its schema up to date."""
+def _use_local_database(env: dict[str, str], data_dir: Path, address: str) -> LocalCluster:
+    """Point env at the private cluster under data_dir, and at its kept key unless one is set."""
+    cluster = _local_cluster(data_dir)
+    key_file = None if env.get("MT5_API_KEY") else cluster.root / KEY_FILE
+    if key_file is not None:
+        env["MT5_API_KEY"], new = _local_key(key_file)
+    env["DATABASE_URL"] = _local_database(cluster)
+    if key_file is not None:
+        _announce(key_file, env["MT5_API_KEY"] if new else None, address)
+    return cluster
+
+
+def _check_settings(env: dict[str, str]) -> None:
+    """Refuse to start with settings the service would refuse."""
+    try:
+        load_settings(env)
+    except SettingsError as error:
+        fail(f"refusing to start: {error}", code=2)
+
+
+def _local_cluster(data_dir: Path) -> LocalCluster:
+    """The private cluster under data_dir, its folder created private or checked."""
     try:
         cluster = LocalCluster(data_dir)
+        cluster.prepare()
+    except LocalDbError as error:
+        fail(str(error), code=3)
+    except UnsafePathError as error:
+        fail(f"refusing to start: {error}", code=2)
+    return cluster
+
+
+def _local_database(cluster: LocalCluster) -> str:
+    """Start (creating on first use) the private cluster and bring its schema up to date."""
+    try:
         info = cluster.ensure_running()
         url = cluster.ensure_database(info, "candlesvc")
         apply_migrations(url)
     except LocalDbError as error:
         fail(str(error), code=3)
-    console.print(f"local PostgreSQL on 127.0.0.1:{info.port}, data in {cluster.pgdata}")
-    return cluster, url
+    except UnsafePathError as error:  # cluster.json
+        fail(f"refusing to start: {error}", code=2)
+    _say(f"local PostgreSQL on 127.0.0.1:{info.port}, data in {cluster.pgdata}")
+    return url
 
 
-def _local_key(data_dir: Path) -> str:
-    """The API key kept in the data folder, created on first start."""
-    key_file = data_dir / "api-key"
-    if not key_file.exists():
-        key_file.write_text(generate_key() + "\n")
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+def _local_key(key_file: Path) -> tuple[str, bool]:
+    """The API key kept in key_file, and whether it was generated just now."""
+    try:
+        create_private(key_file, generate_key() + "\n")
+        new = True
+    except FileExistsError:
+        new = False
+    try:
+        return read_private(key_file).strip(), new
+    except UnsafePathError as error:
+        fail(f"refusing to start: {error}", code=2)
 
 
-def _announce(key: str, host: str, port: int) -> None:
-    """Tell the developer the local key and how to use it."""
-    console.print(f"API key (kept in the data folder): {key}")
-    console.print("try it:")
+def _announce(key_file: Path, new_key: str | None, address: str) -> None:
+    """Say where the local key is kept, showing the key itself only when it is new."""
+    if new_key:
+        _say(f"new API key, kept in {key_file}: {new_key}")
+    else:
+        _say(f"API key: kept in {key_file}")
+    _say("try it:")
     print(
-        f"curl -i -X POST http://{host}:{port}/api/v1/candles "
-        f"-H 'Content-Type: application/json' -H 'X-API-KEY: {key}' "
+        f"curl -i -X POST http://{address}/api/v1/candles -H 'Content-Type: application/json' "
+        f'-H "X-API-KEY: $(cat {shlex.quote(str(key_file))})" '
         '-d \'{"candles":[{"symbol":"EURUSD","timeframe":"M1",'
         '"timestamp":"2024-01-02T10:00:00Z","open":1.1,"high":1.2,'
         '"low":1.0,"close":1.15,"volume":42}]}\'',
         flush=True,
     )
+
+
+def _say(line: str) -> None:
+    """One line for the developer on stderr, printed as it is."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _gunicorn(env: dict[str, str], bind: str, workers: int | None) -> int:

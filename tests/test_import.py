@@ -4,6 +4,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +21,7 @@ from candlesvc.localdb import free_port
 from candlesvc.timezones import parse_zone
 from tests.helpers import rows
 
+CANDLESVC = Path(sys.executable).parent / "candlesvc"
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = FIXTURES / "EURUSD60.csv"
 M1_FILE = FIXTURES / "EURUSD_M1_202301020000_202301020004.csv"
@@ -455,3 +458,56 @@ def test_a_worker_process_killed_mid_file_leaves_nothing(database_url, db):
     result = run(SAMPLE, "--jobs", "2", url=database_url)
     assert result.exit_code == 0, result.output
     assert len(rows(db)) == 65_000
+
+
+# Names that rich would read as markup: a closing tag, a style, a malformed meta tag.
+MARKUP_NAMES = ["[/x].csv", "a[bold].csv", "a[@click=(].csv"]
+
+
+def markup_named(tmp_path: Path, name: str, bad: dict[int, str] | None = None) -> Path:
+    """A five-bar M1 export at tmp_path / name (a name with a slash gets its folder)."""
+    path = tmp_path / name
+    path.parent.mkdir(exist_ok=True)
+    return minute_file(path, 5, bad)
+
+
+@pytest.mark.parametrize("name", MARKUP_NAMES)
+def test_a_missing_file_is_named_literally(tmp_path, database_url, name):
+    path = tmp_path / name
+    result = run(path, url=database_url)
+    assert result.exit_code == 4
+    assert result.stderr == f"error: {path}: no such file\n"
+
+
+@pytest.mark.parametrize("name", MARKUP_NAMES)
+def test_a_file_whose_name_looks_like_markup_is_imported(tmp_path, database_url, db, name):
+    path = markup_named(tmp_path, name)
+    result = run(path, "--symbol", "EURUSD", "--timeframe", "M1", url=database_url)
+    assert result.exit_code == 0, result.output
+    assert str(path) in result.stdout
+    assert len(rows(db)) == 5
+
+
+@pytest.mark.parametrize("name", MARKUP_NAMES)
+def test_an_invalid_file_is_named_literally(tmp_path, database_url, db, name):
+    path = markup_named(tmp_path, name, {3: "x\n"})
+    result = run(path, "--symbol", "EURUSD", "--timeframe", "M1", url=database_url)
+    assert result.exit_code == 1
+    assert f"error: {path}: 1 invalid row; nothing stored\n" in result.stderr
+    assert str(path) in result.stdout
+    assert rows(db) == []
+
+
+@pytest.mark.parametrize("name", MARKUP_NAMES)
+def test_the_progress_bar_names_the_file_literally(tmp_path, database_url, name):
+    path = markup_named(tmp_path, name)
+    # rich draws its progress bar as on an interactive terminal
+    env = os.environ | {"DATABASE_URL": database_url, "TERM": "xterm",
+                        "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}  # fmt: skip
+    result = subprocess.run(
+        [CANDLESVC, "import", path, "--symbol", "EURUSD", "--timeframe", "M1"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "rows/s" in result.stderr  # the bar was drawn
+    assert path.name in result.stderr

@@ -143,7 +143,7 @@ def test_a_missing_program_fails_in_one_line_naming_its_package():
     path = str(without_program("redis-server", folder / "bin"))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "shared_across",
-         str(ROOT / "tests" / "test_limits.py")],
+         str(ROOT / "tests" / "test_ratelimit.py")],
         cwd=ROOT, env=os.environ | {"PATH": path}, capture_output=True, text=True, timeout=120,
         check=False,
     )  # fmt: skip

@@ -47,6 +47,27 @@ def test_settings_repr_hides_the_keys():
     assert KEY not in repr(settings)
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://candles:s3cr%40t@db.example.com:5432/candles",
+     "postgresql://candles@db.example.com/candles?password=s3cr%40t&sslmode=require",
+     "host=db.example.com user=candles password=s3cr@t dbname=candles",
+     "postgresql://candles:s3cr%40t@db example.com/candles"],
+    ids=["userinfo", "query", "keywords", "unparsable"],
+)  # fmt: skip
+def test_settings_repr_hides_the_database_password(url):
+    shown = repr(load_settings({"DATABASE_URL": url, "MT5_API_KEY": KEY}))
+    assert "s3cr" not in shown
+    assert "database_url=" in shown
+
+
+def test_settings_repr_still_says_which_database():
+    shown = repr(load_settings({"DATABASE_URL": URL, "MT5_API_KEY": KEY}))
+    assert "host=127.0.0.1" in shown
+    assert "dbname=db" in shown
+    assert "password=***" in shown
+
+
 def test_gunicorn_entry_point_refuses_in_one_line():
     result = subprocess.run(
         [sys.executable, "-c", "import wsgi"],
