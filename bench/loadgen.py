@@ -1,21 +1,20 @@
-"""A light HTTP/1.1 load generator: one process per client replays pre-encoded requests.
+"""The load generator: one process per client replays pre-encoded HTTP/1.1 requests.
 
 Each client writes complete request bytes with sendall over a keep-alive socket and reads
-each response by its Content-Length, reconnecting whenever the server closes (gunicorn's
-sync workers send `Connection: close`). Its CPU time is measured so its share can be shown.
+each response by its Content-Length, reconnecting whenever the server closes the connection.
+Its CPU time is measured so its share can be shown. The benchmark and the soak both use it.
 """
 
 import json
 import multiprocessing as mp
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
-
-from bench.wire import HttpConnection
 
 _CTX = mp.get_context("fork")  # children inherit the encoded requests without pickling
 SENT = {"requests": 0}  # every request sent in this process's runs, to check the service log
@@ -59,6 +58,68 @@ class LoadResult:
     def latencies(self) -> list[float]:
         """Every request's latency in seconds, sorted."""
         return sorted(lat for c in self.clients for lat in c.latencies)
+
+
+class HttpConnection:
+    """One client socket that reconnects when the server closes it."""
+
+    def __init__(self, port: int, timeout: float | None = None) -> None:
+        self._port = port
+        self._timeout = timeout
+        self.connects = 0
+        self.head = b""  # the last response's status line and headers, lower-cased
+        self._sock: socket.socket | None = None
+        self._buf = bytearray()
+
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send one request and return the response's status and body."""
+        reused = self._sock is not None
+        try:
+            return self._attempt(request)
+        except ConnectionError:
+            self.close()
+            if not reused:
+                raise
+            return self._attempt(request)  # the server dropped an idle keep-alive socket
+
+    def _attempt(self, request: bytes) -> tuple[int, bytes]:
+        sock = self._sock or self._connect()
+        sock.sendall(request)
+        status, body, closing = self._read_response(sock)
+        if closing:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        """Close the socket, if open."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self._buf.clear()
+
+    def _connect(self) -> socket.socket:
+        self._sock = socket.create_connection(("127.0.0.1", self._port), self._timeout)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connects += 1
+        return self._sock
+
+    def _read_response(self, sock: socket.socket) -> tuple[int, bytes, bool]:
+        end = self._fill_until(sock, lambda: self._buf.find(b"\r\n\r\n"))
+        head = self.head = bytes(self._buf[:end]).lower()
+        length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        total = end + 4 + length
+        self._fill_until(sock, lambda: 0 if len(self._buf) >= total else -1)
+        body = bytes(self._buf[end + 4 : total])
+        del self._buf[:total]
+        return int(head[9:12]), body, b"connection: close" in head
+
+    def _fill_until(self, sock: socket.socket, ready: Callable[[], int]) -> int:
+        while (found := ready()) < 0:
+            chunk = sock.recv(262_144)
+            if not chunk:
+                raise ConnectionError("the server closed the connection mid-response")
+            self._buf += chunk
+        return found
 
 
 def run_load(port: int, plans: Sequence[Sequence[bytes]]) -> LoadResult:

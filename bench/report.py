@@ -78,8 +78,7 @@ def _intro(minutes: float) -> list[str]:
         "`sql/`, a real API key, JSON logs on), measures every way in on the same database,",
         "prints this table and writes `bench/results/latest.json` and `latest.md`; nothing is",
         "left running. `x limit` is a rate divided by the fastest raw `COPY` of the same rows",
-        "into the same empty, indexed table from one connection. `python -m bench.profile`",
-        "(needs py-spy) shows where a worker's time goes.",
+        "into the same empty, indexed table from one connection.",
     ]  # fmt: skip
 
 

@@ -12,8 +12,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.loadgen import HttpConnection
 from bench.soakbatch import Layout, size
-from bench.wire import HttpConnection
 
 RESEND_SHARE = 0.3
 GRACE_S = 60.0  # after time is up, a batch being retried may still take this long
