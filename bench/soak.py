@@ -12,18 +12,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.dbops import server_version
 from bench.loadgen import run_clients
-from bench.machine import machine_info
-from bench.progress import say
+from bench.report import say
 from bench.soakcheck import verify
 from bench.soakclient import RESEND_SHARE, soak_client
 from bench.soakmd import markdown
 from bench.soakreport import check_table, checks, write_results
 from bench.soaksummary import batches_summary, memory_summary, requests_summary
 from bench.soakwatch import Watch
-from bench.stack import Stack
-from bench.tools import exit_on_sigterm, load_average, run_command
+from bench.stack import Stack, load_average, run_command
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_SECONDS = 30.0
@@ -45,7 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run the soak and write its results; return the exit code."""
     args = parse_args(argv)
     seconds = QUICK_SECONDS if args.quick else args.seconds
-    exit_on_sigterm()
     began, load = time.monotonic(), load_average()
     with Stack() as stack:
         results = soak(stack, seconds, args.clients)
@@ -62,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
 def soak(stack: Stack, seconds: float, clients: int) -> dict[str, Any]:
     """Load, restart and sample; then stop the service and check the table."""
     stack.start_service()
-    gunicorn = stack.gunicorn_settings()
     watch = Watch(stack, restart_at=seconds / 2)
     say(f"soak: {clients} clients for {seconds:.0f} s")
     args = [(c, stack.port, stack.api_key, seconds) for c in range(clients)]
@@ -74,7 +69,7 @@ def soak(stack: Stack, seconds: float, clients: int) -> dict[str, Any]:
     return {
         "settings": {"seconds": seconds, "clients": clients, "resend_share": RESEND_SHARE,
                      "batch_sizes": [1, 100, 1000], "wall_s": round(wall, 1)},
-        "machine": machine_info(server_version(stack.url), gunicorn),
+        "machine": stack.machine(),
         "restart": {k: round(v, 2) for k, v in watch.restart.items()},
         "requests": requests_summary(stats, watch.began, seconds),
         "batches": batches_summary(stats),

@@ -4,7 +4,7 @@ from collections import Counter
 from itertools import pairwise
 from typing import Any
 
-from bench.figures import percentile
+from bench.loadgen import percentile
 from bench.soakclient import CONN_ERROR, SoakStats
 from bench.soakwatch import Sample
 

@@ -4,7 +4,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.progress import say
+from bench.report import say
 from bench.stack import Stack
 
 Sample = tuple[float, dict[int, int]]  # (seconds since the start, {worker pid: RSS KiB})
