@@ -35,14 +35,15 @@ class CatalogStat:
 
 
 class Catalogs:
-    """Snapshots of the catalogs between sections; each section's change kept and judged."""
+    """Snapshots of the catalogs between sections; each section's change, figure and verdict."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.changes: dict[str, dict[str, object]] = {}
+        self.figures: list[Figure] = []
         self._last = snapshot(url)
 
-    def figure(self, key: str, section: str, label: str, requests: int, judged: bool) -> Figure:
+    def measure(self, key: str, section: str, label: str, requests: int, judged: bool) -> None:
         """Growth of pg_class + pg_attribute since the last snapshot, and per 100,000 requests."""
         before, after = self._last, snapshot(self.url)
         self._last = after
@@ -55,7 +56,7 @@ class Catalogs:
         if judged:
             figure.target = "≤ 1 MiB per 100,000 requests"
             figure.verdict = "PASS" if projected <= GROWTH_BOUND else "MISS"
-        return figure
+        self.figures.append(figure)
 
 
 def snapshot(url: str) -> dict[str, CatalogStat]:

@@ -58,32 +58,45 @@ def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]
     limit.warm_up()
     limit.measure()
     limit.measure(typed=False)
-    json_rows = [candle_json(bar, "EURUSD") for bar in candles]
     catalogs = Catalogs(stack.url)
-
-    stack.start_service()
-    bulk = bulk_figures(stack, json_rows, config.batches, config.clients)
-    stack.stop_service()  # its sessions end and flush their statistics
-    bulk_requests = sum(f.requests or 0 for f in bulk)
-    catalog_bulk = catalogs.figure("catalog_bulk", "bulk", "bulk", bulk_requests, judged=False)
+    bulk = _bulk_section(stack, config, [candle_json(bar, "EURUSD") for bar in candles], catalogs)
     limit.measure(typed=False)  # again after HTTP, in case the machine drifted
-
-    reset(stack.url)
-    stack.start_service()
-    singles = SingleSource(stack)
-    realtime = realtime_figures(singles, config.sequential, config.per_client)
-    churn = churn_figure(singles, config.churn, config.churn_clients, config.churn_budget_s)
-    stack.stop_service()
-    log = {"requests_sent": SENT["requests"], "request_log_lines": stack.request_log_lines()}
-    catalog = catalogs.figure("catalog", "single", "single-candle", singles.sent, judged=True)
-
+    singles, log = _single_section(stack, config, catalogs)
     backfill = backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows,
                                 config.backfill_rounds)  # fmt: skip
-    # A new scenario goes here: a function of (stack, config) that returns its Figures.
-    figures = [*limit.figures(), *bulk, *realtime, churn, catalog_bulk, catalog, *backfill]
+    # A new scenario goes here: a function of (stack, config) returning its Figures, its sizes
+    # in Config, its target (if any) in bench.figures.TARGETS.
+    figures = [*limit.figures(), *bulk, *singles, *catalogs.figures, *backfill]
     judge(figures, limit.best)
     return figures, {"limit_runs": {"text": limit.text_runs, "typed": limit.typed_runs},
                      "catalog": catalogs.changes, "service_log": log}  # fmt: skip
+
+
+def _bulk_section(
+    stack: Stack, config: Config, json_rows: list[str], catalogs: Catalogs
+) -> list[Figure]:
+    """HTTP bulk and re-send; then the catalogs, once the service's sessions have ended."""
+    stack.start_service()
+    figures = bulk_figures(stack, json_rows, config.batches, config.clients)
+    stack.stop_service()  # its sessions end and flush their statistics
+    requests = sum(f.requests or 0 for f in figures)
+    catalogs.measure("catalog_bulk", "bulk", "bulk", requests, judged=False)
+    return figures
+
+
+def _single_section(
+    stack: Stack, config: Config, catalogs: Catalogs
+) -> tuple[list[Figure], dict[str, int]]:
+    """EA real time and churn from an empty table; the catalogs; requests sent and logged."""
+    reset(stack.url)
+    stack.start_service()
+    source = SingleSource(stack)
+    figures = realtime_figures(source, config.sequential, config.per_client)
+    figures.append(churn_figure(source, config.churn, config.churn_clients, config.churn_budget_s))
+    stack.stop_service()
+    log = {"requests_sent": SENT["requests"], "request_log_lines": stack.request_log_lines()}
+    catalogs.measure("catalog", "single", "single-candle", source.sent, judged=True)
+    return figures, log
 
 
 def main(argv: list[str] | None = None) -> int:
