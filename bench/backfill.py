@@ -138,15 +138,13 @@ def _run(args: list[str], url: str, rows: int, what: str) -> Run:
 def _sample_tree(root: int, peak: list[int], done: threading.Event) -> None:
     """Keep in peak[0] the largest resident KiB of `root` and its descendants, every 0.1 s."""
     while not done.wait(0.1):
-        peak[0] = max(peak[0], tree_rss_kib(root))
+        peak[0] = max(peak[0], _tree_rss_kib(root))
 
 
-def tree_rss_kib(root: int) -> int:
-    """Resident KiB of a process and all its descendants.
-
-    It reads only the tree's own /proc entries: a scan of all of /proc every 0.1 s costs
-    several milliseconds of CPU, taken from a command that keeps both cores busy.
-    """
+def _tree_rss_kib(root: int) -> int:
+    """Resident KiB of a process and all its descendants, from their own /proc entries."""
+    # Not a scan of all of /proc: every 0.1 s that costs milliseconds of CPU, taken from a
+    # command that keeps both cores busy.
     tree, todo, resident = set(), [root], 0
     while todo:
         pid = todo.pop()

@@ -353,9 +353,6 @@ def requests_summary(clients: list[SoakStats], began: float, load_s: float) -> d
     refused = [at for at, status in answered if status == 503]
     acked = [0.0, *(at for at, status in answered if status == 201 and at < load_s), load_s]
     gap = max(pairwise(acked), key=lambda p: p[1] - p[0], default=(0, 0))
-    seconds: dict[int, Counter[int]] = {}
-    for at, status in answered:
-        seconds.setdefault(int(at), Counter())[status] += 1
     return {
         "requests": len(requests),
         "statuses": dict(sorted(counts.items())),
@@ -367,9 +364,16 @@ def requests_summary(clients: list[SoakStats], began: float, load_s: float) -> d
         "first_503_s": round(min(refused), 1) if refused else None,
         "last_503_s": round(max(refused), 1) if refused else None,
         "longest_without_201_s": [round(gap[0], 1), round(gap[1], 1)],
-        "per_second": [[t, c[201], c[503], c.total() - c[201] - c[503]]
-                       for t, c in sorted(seconds.items())],  # [second, 201s, 503s, others]
-    }  # fmt: skip
+        "per_second": _per_second(answered),
+    }
+
+
+def _per_second(answered: list[tuple[float, int]]) -> list[list[int]]:
+    """[second, 201s, 503s, others] for each second in which answers came."""
+    seconds: dict[int, Counter[int]] = {}
+    for at, status in answered:
+        seconds.setdefault(int(at), Counter())[status] += 1
+    return [[t, c[201], c[503], c.total() - c[201] - c[503]] for t, c in sorted(seconds.items())]
 
 
 def batches_summary(clients: list[SoakStats]) -> dict[str, Any]:
