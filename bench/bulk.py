@@ -3,36 +3,36 @@
 from collections.abc import Sequence
 
 from bench.candles import split_requests
-from bench.dbops import reset
-from bench.figures import Figure, check_counts, load_figure
+from bench.figures import Figure, load_figure
 from bench.loadgen import run_load
-from bench.progress import say
-from bench.stack import Stack
+from bench.report import say
+from bench.stack import Stack, reset
 
 
 def bulk_figures(
     stack: Stack, candles: Sequence[str], batches: Sequence[tuple[int, int]],
     client_counts: Sequence[int],
 ) -> list[Figure]:  # fmt: skip
-    """Per (batch size, rows): new rows into the empty table, then the same again."""
+    """Per (batch size, rows) and client count: new rows into the empty table, then again."""
     new, again = [], []
     for batch, rows in batches:
         for clients in client_counts:
-            pair = _one(stack, candles[:rows], batch, clients)
-            new.append(pair[0])
-            again.append(pair[1])
+            first, second = _new_then_again(stack, candles[:rows], batch, clients)
+            new.append(first)
+            again.append(second)
     return new + again
 
 
-def _one(stack: Stack, candles: Sequence[str], batch: int, clients: int) -> tuple[Figure, Figure]:
-    host = f"127.0.0.1:{stack.port}"
-    plans = split_requests(host, stack.api_key, candles, clients, batch)
+def _new_then_again(
+    stack: Stack, candles: Sequence[str], batch: int, clients: int
+) -> tuple[Figure, Figure]:
+    plans = split_requests(f"127.0.0.1:{stack.port}", stack.api_key, candles, clients, batch)
     sent = len(candles) // clients * clients
     reset(stack.url)
     first = run_load(stack.port, plans)
-    check_counts(first, added=sent, duplicates=0)
+    first.check(added=sent, duplicates=0)
     second = run_load(stack.port, plans)
-    check_counts(second, added=0, duplicates=sent)
+    second.check(added=0, duplicates=sent)
     label = f"batch {batch:,} x {clients} client{'s' if clients > 1 else ''}"
     say(
         f"HTTP {label}: {first.total('added') / first.wall:,.0f} new, "

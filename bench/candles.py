@@ -1,10 +1,11 @@
-"""Deterministic candle rows, as COPY tuples, JSON objects and pre-encoded HTTP requests."""
+"""Deterministic candles: COPY rows, JSON objects, pre-encoded HTTP requests, MT5 exports."""
 
 import random
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
+from pathlib import Path
 from typing import NamedTuple
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
@@ -111,3 +112,41 @@ def split_requests(
             [http_request(host, api_key, mine[i : i + batch]) for i in range(0, len(mine), batch)]
         )
     return plans
+
+
+_MT5_HEADER = "<DATE>\t<TIME>\t<OPEN>\t<HIGH>\t<LOW>\t<CLOSE>\t<TICKVOL>\t<VOL>\t<SPREAD>\n"
+_PRICES = 100_000  # distinct price bars in an export, repeated with ever later times
+Prices = list[tuple[str, str, str, str, int]]
+
+
+def write_exports(folder: Path, rows: int, with_csv: bool) -> tuple[Path, Path | None]:
+    """An MT5 M1 export of EURUSD, named as MT5 names it, and if asked the rows as plain CSV."""
+    prices = [(b.open, b.high, b.low, b.close, b.volume) for b in bars(min(rows, _PRICES))]
+    last = START + timedelta(minutes=rows - 1)
+    mt5_path = folder / f"EURUSD_M1_{START:%Y%m%d%H%M}_{last:%Y%m%d%H%M}.csv"
+    csv_path = folder / f"EURUSD_M1_{rows}.plain.csv" if with_csv else None
+    with mt5_path.open("w") as mt5, (csv_path or Path("/dev/null")).open("w") as csv:
+        mt5.write(_MT5_HEADER)
+        for day_start in range(0, rows, 1440):
+            day = (START + timedelta(minutes=day_start)).date()
+            span = range(day_start, min(rows, day_start + 1440))
+            mt5.write(_mt5_lines(day.strftime("%Y.%m.%d"), span, prices))
+            if csv_path:
+                csv.write(_csv_lines(day.isoformat(), span, prices))
+    return mt5_path, csv_path
+
+
+def _mt5_lines(day: str, span: range, prices: Prices) -> str:
+    return "".join(
+        f"{day}\t{_CLOCK[m % 1440]}\t{o}\t{h}\t{lo}\t{c}\t{v}\t0\t0\n"
+        for m in span
+        for o, h, lo, c, v in (prices[m % len(prices)],)
+    )
+
+
+def _csv_lines(day: str, span: range, prices: Prices) -> str:
+    return "".join(
+        f"EURUSD,M1,{day} {_CLOCK[m % 1440]}+00,{o},{h},{lo},{c},{v}\n"
+        for m in span
+        for o, h, lo, c, v in (prices[m % len(prices)],)
+    )

@@ -1,8 +1,9 @@
-"""One measured figure per row of the results table, and how a load run becomes one."""
+"""One measured figure per row of the results table, and the targets it is judged by."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.loadgen import LoadResult
+from bench.loadgen import LoadResult, percentile
 
 
 @dataclass
@@ -26,20 +27,13 @@ class Figure:
     note: str = ""
 
 
-def percentile(sorted_values: list[float], share: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    rank = max(0, min(len(sorted_values) - 1, int(share * len(sorted_values) + 0.999999) - 1))
-    return sorted_values[rank]
-
-
 def load_figure(key: str, scenario: str, result: LoadResult, counter: str) -> Figure:
     """Candles/s (from `counter`: added or duplicates), latencies and client CPU."""
-    rate = result.total(counter) / result.wall
     lat = result.latencies()
     return Figure(
         key=key,
         scenario=scenario,
-        value=rate,
+        value=result.total(counter) / result.wall,
         p50_ms=percentile(lat, 0.50) * 1000,
         p99_ms=percentile(lat, 0.99) * 1000,
         max_ms=lat[-1] * 1000,
@@ -49,18 +43,44 @@ def load_figure(key: str, scenario: str, result: LoadResult, counter: str) -> Fi
     )
 
 
-def check_counts(result: LoadResult, added: int, duplicates: int) -> None:
-    """Fail loudly if any request failed or the stored counts are not the expected ones."""
-    failed = [c.first_failure for c in result.clients if c.failures]
-    if failed:
-        raise RuntimeError(f"{result.total('failures')} request(s) failed, e.g. {failed[0]}")
-    got = (result.total("added"), result.total("duplicates"))
-    if got != (added, duplicates):
-        raise RuntimeError(f"expected added/duplicates {(added, duplicates)}, got {got}")
+RSS_FLAT = 1.25  # the big import may use at most this multiple of the small one's peak RSS
+Check = Callable[[Figure, dict[str, Figure]], bool]
 
 
-def apply_limit(figures: list[Figure], limit: float) -> None:
-    """Set every rate's ratio to the COPY limit."""
+def _bulk(figure: Figure, _: dict[str, Figure]) -> bool:
+    return (figure.ratio or 0) >= 0.6
+
+
+def _latency(figure: Figure, _: dict[str, Figure]) -> bool:
+    return (figure.p50_ms or 1e9) <= 2 and (figure.p99_ms or 1e9) <= 5
+
+
+def _paired(share: float) -> Check:
+    return lambda figure, _: (figure.paired or 0) >= share
+
+
+def _rss(figure: Figure, by_key: dict[str, Figure]) -> bool:
+    small = by_key["rss_small"].value
+    return small is not None and (figure.value or 1e12) <= RSS_FLAT * small
+
+
+TARGETS: dict[str, tuple[str, Check]] = {
+    "bulk_1000x4": ("≥ 0.60x limit", _bulk),
+    "ea_seq": ("p50 ≤ 2 ms, p99 ≤ 5 ms", _latency),
+    "import_new": ("median ≥ 0.80x \\copy", _paired(0.8)),
+    "import_again": ("median ≥ 1.00x \\copy", _paired(1.0)),
+    "rss_big": (f"flat: ≤ {RSS_FLAT}x the smaller import", _rss),
+}  # the catalog's target is judged where it is measured (bench.catalog)
+
+
+def judge(figures: list[Figure], limit: float) -> None:
+    """Set every rate's ratio to the limit, then each targeted figure's target and verdict."""
+    by_key = {f.key: f for f in figures}
     for figure in figures:
         if figure.unit == "candles/s" and figure.value is not None:
             figure.ratio = figure.value / limit
+    for figure in figures:
+        if figure.key in TARGETS:
+            figure.target, check = TARGETS[figure.key]
+            passed = figure.value is not None and check(figure, by_key)
+            figure.verdict = "PASS" if passed else "MISS"

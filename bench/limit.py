@@ -1,14 +1,23 @@
 """The limit: raw COPY of the bulk scenarios' rows into the empty table from one connection."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from time import perf_counter
+
+import psycopg
+from psycopg import Copy
 
 from bench.candles import Bar, copy_chunks, copy_row
-from bench.dbops import copy_rate, encoded_text, typed_rows
 from bench.figures import Figure
-from bench.progress import say
+from bench.report import say
+from bench.stack import count_rows, reset
+
+COPY = (
+    'COPY market_data_candles (symbol, timeframe, "timestamp", open, high, low, close, volume)'
+    " FROM STDIN"
+)
 
 
-class LimitProbe:
+class Limit:
     """COPYs the same rows two ways, as often as asked; the limit is the fastest run."""
 
     def __init__(self, url: str, bars: Sequence[Bar]) -> None:
@@ -21,13 +30,13 @@ class LimitProbe:
 
     def warm_up(self) -> None:
         """One COPY whose rate is not kept: a new cluster first has to create its WAL files."""
-        copy_rate(self.url, self.count, encoded_text(self._chunks))
+        self._copy(self._text)
 
     def measure(self, typed: bool = True) -> None:
         """One COPY of pre-encoded text and, if asked, one of typed tuples via write_row."""
-        self.text_runs.append(copy_rate(self.url, self.count, encoded_text(self._chunks)))
+        self.text_runs.append(self._copy(self._text))
         if typed:
-            self.typed_runs.append(copy_rate(self.url, self.count, typed_rows(self._rows)))
+            self.typed_runs.append(self._copy(self._typed))
         typed_note = f", write_row {self.typed_runs[-1]:,.0f}" if typed else ""
         say(f"COPY of {self.count:,} rows: text {self.text_runs[-1]:,.0f}{typed_note} rows/s")
 
@@ -45,3 +54,26 @@ class LimitProbe:
             Figure("copy_typed", "COPY, 1 connection, psycopg write_row of typed tuples",
                    max(self.typed_runs), note="what Python-side value adaptation costs"),
         ]  # fmt: skip
+
+    def _copy(self, feed: Callable[[Copy], None]) -> float:
+        """Rows/s of one COPY FROM STDIN into the empty table, commit included."""
+        reset(self.url)
+        with psycopg.connect(self.url) as conn, conn.cursor() as cur:
+            began = perf_counter()
+            with cur.copy(COPY) as copy:
+                feed(copy)
+            conn.commit()
+            seconds = perf_counter() - began
+        if count_rows(self.url) != self.count:
+            raise RuntimeError("COPY stored a different number of rows than it sent")
+        return self.count / seconds
+
+    def _text(self, copy: Copy) -> None:
+        """COPY text-format bytes prepared in advance, as psql's \\copy sends them."""
+        for chunk in self._chunks:
+            copy.write(chunk)
+
+    def _typed(self, copy: Copy) -> None:
+        """Typed tuples through psycopg's `write_row` (it adapts each value)."""
+        for row in self._rows:
+            copy.write_row(row)

@@ -1,21 +1,20 @@
-"""A light HTTP/1.1 load generator: one process per client replays pre-encoded requests.
+"""The load generator: one process per client replays pre-encoded HTTP/1.1 requests.
 
 Each client writes complete request bytes with sendall over a keep-alive socket and reads
-each response by its Content-Length, reconnecting whenever the server closes (gunicorn's
-sync workers send `Connection: close`). Its CPU time is measured so its share can be shown.
+each response by its Content-Length, reconnecting whenever the server closes the connection.
+Its CPU time is measured so its share can be shown. The benchmark and the soak both use it.
 """
 
 import json
 import multiprocessing as mp
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
-
-from bench.wire import HttpConnection
 
 _CTX = mp.get_context("fork")  # children inherit the encoded requests without pickling
 SENT = {"requests": 0}  # every request sent in this process's runs, to check the service log
@@ -60,6 +59,15 @@ class LoadResult:
         """Every request's latency in seconds, sorted."""
         return sorted(lat for c in self.clients for lat in c.latencies)
 
+    def check(self, added: int, duplicates: int) -> None:
+        """Fail loudly if any request failed or the stored counts are not the expected ones."""
+        failed = [c.first_failure for c in self.clients if c.failures]
+        if failed:
+            raise RuntimeError(f"{self.total('failures')} request(s) failed, e.g. {failed[0]}")
+        got = (self.total("added"), self.total("duplicates"))
+        if got != (added, duplicates):
+            raise RuntimeError(f"expected added/duplicates {(added, duplicates)}, got {got}")
+
 
 def run_load(port: int, plans: Sequence[Sequence[bytes]]) -> LoadResult:
     """Run one client process per plan, all starting together; wait for them all."""
@@ -90,6 +98,12 @@ def run_clients(
                 proc.terminate()
 
 
+def percentile(sorted_values: list[float], share: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    rank = max(0, min(len(sorted_values) - 1, int(share * len(sorted_values) + 0.999999) - 1))
+    return sorted_values[rank]
+
+
 def _client(port: int, plan: Sequence[bytes], barrier: Any, queue: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     stats = ClientStats()
@@ -118,3 +132,65 @@ def _tally(stats: ClientStats, status: int, body: bytes) -> None:
     answer = json.loads(body)
     stats.added += answer["records_added"]
     stats.duplicates += answer["duplicates"]
+
+
+class HttpConnection:
+    """One client socket that reconnects when the server closes it."""
+
+    def __init__(self, port: int, timeout: float | None = None) -> None:
+        self._port = port
+        self._timeout = timeout
+        self.connects = 0
+        self.head = b""  # the last response's status line and headers, lower-cased
+        self._sock: socket.socket | None = None
+        self._buf = bytearray()
+
+    def exchange(self, request: bytes) -> tuple[int, bytes]:
+        """Send one request and return the response's status and body."""
+        reused = self._sock is not None
+        try:
+            return self._attempt(request)
+        except ConnectionError:
+            self.close()
+            if not reused:
+                raise
+            return self._attempt(request)  # the server dropped an idle keep-alive socket
+
+    def close(self) -> None:
+        """Close the socket, if open."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self._buf.clear()
+
+    def _attempt(self, request: bytes) -> tuple[int, bytes]:
+        sock = self._sock or self._connect()
+        sock.sendall(request)
+        status, body, closing = self._read_response(sock)
+        if closing:
+            self.close()
+        return status, body
+
+    def _connect(self) -> socket.socket:
+        self._sock = socket.create_connection(("127.0.0.1", self._port), self._timeout)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connects += 1
+        return self._sock
+
+    def _read_response(self, sock: socket.socket) -> tuple[int, bytes, bool]:
+        end = self._fill_until(sock, lambda: self._buf.find(b"\r\n\r\n"))
+        head = self.head = bytes(self._buf[:end]).lower()
+        length = int(head.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
+        total = end + 4 + length
+        self._fill_until(sock, lambda: 0 if len(self._buf) >= total else -1)
+        body = bytes(self._buf[end + 4 : total])
+        del self._buf[:total]
+        return int(head[9:12]), body, b"connection: close" in head
+
+    def _fill_until(self, sock: socket.socket, ready: Callable[[], int]) -> int:
+        while (found := ready()) < 0:
+            chunk = sock.recv(262_144)
+            if not chunk:
+                raise ConnectionError("the server closed the connection mid-response")
+            self._buf += chunk
+        return found

@@ -4,9 +4,9 @@ import time
 from dataclasses import dataclass
 
 from bench.candles import bars, candle_json, http_request
-from bench.figures import Figure, check_counts, load_figure
+from bench.figures import Figure, load_figure
 from bench.loadgen import LoadResult, run_load
-from bench.progress import say
+from bench.report import say
 from bench.stack import Stack
 
 
@@ -18,21 +18,18 @@ class SingleSource:
     next_minute: int = 0
     sent: int = 0
 
-    def plans(self, clients: int, per_client: int) -> list[list[bytes]]:
-        """One plan of `per_client` single-candle requests for each client."""
+    def run(self, clients: int, per_client: int) -> LoadResult:
+        """Send new single candles from `clients` clients and check every one was stored."""
         host = f"127.0.0.1:{self.stack.port}"
         made = [
             http_request(host, self.stack.api_key, [candle_json(bar, "EURUSD")])
             for bar in bars(clients * per_client, self.next_minute, seed=self.next_minute)
         ]
         self.next_minute += len(made)
-        return [made[c * per_client : (c + 1) * per_client] for c in range(clients)]
-
-    def run(self, clients: int, per_client: int) -> LoadResult:
-        """Send new single candles from `clients` clients and check every one was stored."""
-        result = run_load(self.stack.port, self.plans(clients, per_client))
-        check_counts(result, added=clients * per_client, duplicates=0)
-        self.sent += clients * per_client
+        plans = [made[c * per_client : (c + 1) * per_client] for c in range(clients)]
+        result = run_load(self.stack.port, plans)
+        result.check(added=len(made), duplicates=0)
+        self.sent += len(made)
         return result
 
 
@@ -48,7 +45,7 @@ def realtime_figures(source: SingleSource, sequential: int, per_client: int) -> 
     ]
 
 
-def churn(source: SingleSource, total: int, clients: int, budget_s: float) -> Figure:
+def churn_figure(source: SingleSource, total: int, clients: int, budget_s: float) -> Figure:
     """More single-candle requests in rounds of 10,000, up to `total` or the time budget."""
     began, first = time.monotonic(), source.sent
     while source.sent < total:
@@ -59,9 +56,8 @@ def churn(source: SingleSource, total: int, clients: int, budget_s: float) -> Fi
         now = time.monotonic()
         if now - began + (now - round_began) > budget_s:
             break  # another round would not fit in the budget
-    seconds = time.monotonic() - began
-    rate = (source.sent - first) / seconds if seconds else None
+    seconds, sent = time.monotonic() - began, source.sent - first
     note = f"{source.sent:,} single-candle requests in this section ({seconds:.0f} s churn)"
-    figure = Figure("churn", f"Single-candle churn, {clients} clients", rate, note=note)
-    figure.requests = source.sent - first
-    return figure
+    rate = sent / seconds if seconds else None
+    return Figure("churn", f"Single-candle churn, {clients} clients", rate, note=note,
+                  requests=sent)  # fmt: skip
