@@ -20,10 +20,9 @@ COPY candlesvc /tmp/src/candlesvc
 COPY cli /tmp/src/cli
 COPY sql /tmp/src/sql
 RUN pip install /tmp/src && rm -rf /tmp/src
-COPY docker/healthcheck.py /usr/local/bin/candlesvc-healthcheck
 
 USER candlesvc
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["candlesvc-healthcheck"]
+    CMD ["python", "-m", "candlesvc.service.healthcheck"]
 CMD ["gunicorn", "-c", "python:candlesvc.gunicorn_conf", "candlesvc.wsgi:app"]

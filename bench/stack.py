@@ -16,9 +16,9 @@ from types import FrameType, TracebackType
 
 import psycopg
 
-from candlesvc.db import apply_migrations
-from candlesvc.localdb import LocalCluster, free_port
-from candlesvc.security import generate_key
+from candlesvc.cli.localdb import LocalCluster, free_port
+from candlesvc.service.keys import generate_key
+from candlesvc.store.schema import apply_migrations
 
 REPO = Path(__file__).resolve().parent.parent
 _INHERITED = {"PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH"}

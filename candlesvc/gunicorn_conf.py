@@ -2,18 +2,18 @@
 
 gevent workers serve each connection in a greenlet, so hundreds of idle or slow clients
 hold no thread; a request's line and headers must arrive within the keep-alive time,
-its body within BODY_TIMEOUT_MS (see candlesvc.gunicorn_worker). Validation is CPU work,
+its body within BODY_TIMEOUT_MS (see candlesvc.service.worker). Validation is CPU work,
 so the worker count follows the CPUs this process may use (affinity and cgroup quota),
 not the host's cores.
 """
 
 import os
 
-from candlesvc.cpus import usable_cpus
+from candlesvc.service.cpus import usable_cpus
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", 2 * usable_cpus()))
-worker_class = "candlesvc.gunicorn_worker.Worker"
+worker_class = "candlesvc.service.worker.Worker"
 worker_connections = int(os.environ.get("GUNICORN_CONNECTIONS", "1000"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 20

@@ -2,8 +2,8 @@
 
 import sys
 
-from candlesvc.app import create_app
-from candlesvc.settings import SettingsError
+from candlesvc.service.app import create_app
+from candlesvc.service.settings import SettingsError
 
 try:
     app = create_app()

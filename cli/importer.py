@@ -24,8 +24,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from candlesvc.histfiles import NameHints, VolumeKind, hints_from_name
-from candlesvc.histimport import (
+from candlesvc.history.files import NameHints, VolumeKind, hints_from_name
+from candlesvc.history.importer import (
     STDIN,
     FilePlan,
     FileReport,
@@ -36,9 +36,9 @@ from candlesvc.histimport import (
     import_file,
     no_hook,
 )
-from candlesvc.histrows import Chunk, ImportSpec
-from candlesvc.timezones import SourceZone, parse_zone
-from candlesvc.writer import OnConflict
+from candlesvc.history.rows import Chunk, ImportSpec
+from candlesvc.model.timezones import SourceZone, parse_zone
+from candlesvc.store.writer import OnConflict
 
 from .common import EXIT_DATABASE, EXIT_USAGE, error_line, fail
 

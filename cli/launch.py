@@ -13,7 +13,7 @@ import sys
 def main() -> None:
     """Run the candlesvc command line; at exit, leave what it made to the OS, uncollected."""
     if sys.argv[1:2] == ["import"] and "--help" not in sys.argv:
-        from candlesvc.histserver import start_server
+        from candlesvc.history.pipeline import start_server
 
         start_server()
     from .main import app

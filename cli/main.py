@@ -4,8 +4,8 @@ import psycopg
 import typer
 from rich.console import Console
 
-from candlesvc.db import apply_migrations
-from candlesvc.security import generate_key
+from candlesvc.service.keys import generate_key
+from candlesvc.store.schema import apply_migrations
 
 from . import importer, serve
 from .common import DatabaseUrl, fail

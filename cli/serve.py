@@ -10,13 +10,13 @@ from typing import Annotated
 
 import typer
 
-from candlesvc.db import apply_migrations
-from candlesvc.localdb import LocalCluster, LocalDbError
-from candlesvc.private import UnsafePathError, create_private, read_private
-from candlesvc.security import generate_key
-from candlesvc.settings import SettingsError, load_settings
+from candlesvc.service.keys import generate_key
+from candlesvc.service.settings import SettingsError, load_settings
+from candlesvc.store.schema import apply_migrations
 
 from .common import fail
+from .localdb import LocalCluster, LocalDbError
+from .private import UnsafePathError, create_private, read_private
 
 DEFAULT_DATA_DIR = ".candlesvc"
 KEY_FILE = "api-key"

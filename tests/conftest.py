@@ -14,9 +14,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pytest_postgresql import factories
 
-from candlesvc.app import create_app
-from candlesvc.db import apply_migrations
-from candlesvc.localdb import SUPERUSER, LocalCluster, LocalDbError, free_port
+from candlesvc.cli.localdb import SUPERUSER, LocalCluster, LocalDbError, free_port
+from candlesvc.service.app import create_app
+from candlesvc.store.schema import apply_migrations
 
 pytest_plugins = ("tests.supabase",)  # the Supabase-shaped cluster and its fixtures
 API_KEY = "test-key-" + "k" * 32

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from candlesvc.localdb import free_port
+from candlesvc.cli.localdb import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

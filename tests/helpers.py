@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.types.numeric import NumericBinaryLoader
 
-from candlesvc.writer import EncodedBatch
+from candlesvc.store.writer import EncodedBatch
 from tests.conftest import API_KEY
 
 

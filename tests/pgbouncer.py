@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from candlesvc.localdb import SUPERUSER, free_port
+from candlesvc.cli.localdb import SUPERUSER, free_port
 from tests.conftest import PG_PASSWORD, PG_PORT, scratch_dir
 from tests.programs import require
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from candlesvc.localdb import free_port
+from candlesvc.cli.localdb import free_port
 from tests.programs import require
 
 

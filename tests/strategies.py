@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
-from candlesvc.models import TIMEFRAMES
-from candlesvc.timezones import parse_zone
+from candlesvc.model.candle import TIMEFRAMES
+from candlesvc.model.timezones import parse_zone
 
 
 class Verdict(Enum):

@@ -28,8 +28,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from candlesvc.db import apply_migrations
-from candlesvc.localdb import SUPERUSER, LocalCluster, LocalDbError
+from candlesvc.cli.localdb import SUPERUSER, LocalCluster, LocalDbError
+from candlesvc.store.schema import apply_migrations
 from tests.conftest import PG_PASSWORD, PG_PORT, scratch_dir
 
 SHAPE, CANDLES = "supabase_shape", "supabase_candles"  # template databases: bare, and db init'ed

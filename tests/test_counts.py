@@ -10,8 +10,8 @@ import psycopg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from candlesvc.models import Candle
-from candlesvc.writer import CandleWriter, OnConflict, WriteResult, encode, encode_series
+from candlesvc.model.candle import Candle
+from candlesvc.store.writer import CandleWriter, OnConflict, WriteResult, encode, encode_series
 
 START = datetime(2024, 1, 2, tzinfo=UTC)
 SERIES = [("EURUSD", "M1"), ("GBPUSD", "M1"), ("EURUSD", "H1")]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from candlesvc.cpus import CGROUP_ROOT
+from candlesvc.service.cpus import CGROUP_ROOT
 
 PROBE = "import candlesvc.gunicorn_conf as conf; print(conf.workers)"
 

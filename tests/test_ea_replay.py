@@ -19,10 +19,10 @@ import pytest
 import redis
 from flask import Flask
 
-from candlesvc.app import create_app
-from candlesvc.histclock import WallClock
-from candlesvc.localdb import LocalCluster
-from candlesvc.timezones import parse_zone
+from candlesvc.cli.localdb import LocalCluster
+from candlesvc.history.clock import WallClock
+from candlesvc.model.timezones import parse_zone
+from candlesvc.service.app import create_app
 from tests.candlesync import (
     SERVICE,
     CandleSync,

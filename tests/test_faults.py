@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from flask import Flask
 
-from candlesvc.app import create_app
-from candlesvc.db import readable
+from candlesvc.service.app import create_app
+from candlesvc.store.pool import readable
 from tests.conftest import API_KEY, scratch_dir
 from tests.helpers import candle, minute_candles, post, rows
 

@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from candlesvc.models import validate_batch
-from candlesvc.timezones import parse_zone
+from candlesvc.model.candle import validate_batch
+from candlesvc.model.timezones import parse_zone
 from tests.conftest import API_KEY
 from tests.helpers import candle, post, rows
 from tests.strategies import batches, to_json

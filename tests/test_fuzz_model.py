@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from candlesvc.models import TIMEFRAMES, Candle, parse_timestamp, validate_batch
-from candlesvc.timezones import parse_zone
+from candlesvc.model.candle import TIMEFRAMES, Candle, parse_timestamp, validate_batch
+from candlesvc.model.timezones import parse_zone
 from tests.helpers import post, rows
 from tests.strategies import (
     ANY,

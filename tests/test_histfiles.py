@@ -10,13 +10,19 @@ from typing import Any
 
 import pytest
 
-from candlesvc import histrows
-from candlesvc.histclock import WallClock
-from candlesvc.histfiles import FormatError, NameHints, detect_layout, hints_from_name, open_text
-from candlesvc.histimport import read_chunks
-from candlesvc.histrows import Chunk, ImportSpec, parse_block, read_blocks
-from candlesvc.timezones import parse_zone, wall_to_utc
-from candlesvc.writer import EncodedBatch
+from candlesvc.history import rows as histrows
+from candlesvc.history.clock import WallClock
+from candlesvc.history.files import (
+    FormatError,
+    NameHints,
+    detect_layout,
+    hints_from_name,
+    open_text,
+)
+from candlesvc.history.importer import read_chunks
+from candlesvc.history.rows import Chunk, ImportSpec, parse_block, read_blocks
+from candlesvc.model.timezones import parse_zone, wall_to_utc
+from candlesvc.store.writer import EncodedBatch
 from tests.helpers import copy_rows
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from candlesvc.localdb import free_port
+from candlesvc.cli.localdb import free_port
 from tests.conftest import API_KEY, db_url, scratch_dir
 from tests.helpers import minute_candles
 from tests.programs import require

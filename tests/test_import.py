@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from candlesvc.cli.localdb import free_port
 from candlesvc.cli.main import app
-from candlesvc.histimport import FilePlan, ImportAbortedError, WorkerFailedError, import_file
-from candlesvc.histrows import ImportSpec
-from candlesvc.localdb import free_port
-from candlesvc.timezones import parse_zone
+from candlesvc.history.importer import FilePlan, ImportAbortedError, WorkerFailedError, import_file
+from candlesvc.history.rows import ImportSpec
+from candlesvc.model.timezones import parse_zone
 from tests.helpers import rows
 
 CANDLESVC = Path(sys.executable).parent / "candlesvc"

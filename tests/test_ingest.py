@@ -100,7 +100,7 @@ def test_wrong_content_type_is_415(client, db):
 
 
 def test_body_over_max_body_bytes_is_413(app_env, db):
-    from candlesvc.app import create_app
+    from candlesvc.service.app import create_app
 
     app = create_app(app_env | {"MAX_BODY_BYTES": "2000"})
     try:
@@ -113,7 +113,7 @@ def test_body_over_max_body_bytes_is_413(app_env, db):
 
 
 def test_batch_over_max_batch_is_413(app_env, db):
-    from candlesvc.app import create_app
+    from candlesvc.service.app import create_app
 
     app = create_app(app_env | {"MAX_BATCH": "10"})
     try:
@@ -183,7 +183,7 @@ def test_unknown_source_tz_is_422_at_its_location(client, db):
 
 
 def test_default_source_tz_comes_from_settings(app_env, db):
-    from candlesvc.app import create_app
+    from candlesvc.service.app import create_app
 
     app = create_app(app_env | {"SOURCE_TZ": "+03:00"})
     try:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from candlesvc.localdb import free_port
+from candlesvc.cli.localdb import free_port
 from tests.conftest import API_KEY, scratch_dir
 from tests.gunicornserver import wait_healthy
 from tests.helpers import candle, rows

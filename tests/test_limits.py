@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from candlesvc.app import create_app
+from candlesvc.service.app import create_app
 from tests.helpers import candle, minute_candles, post, rows
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from candlesvc.memo import Memo
+from candlesvc.model.memo import Memo
 
 
 def test_a_memo_computes_each_key_once():

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from candlesvc.models import CANDLE, LATEST, TIMEFRAMES, Candle, validate_batch
-from candlesvc.timezones import parse_zone
+from candlesvc.model.candle import CANDLE, LATEST, TIMEFRAMES, Candle, validate_batch
+from candlesvc.model.timezones import parse_zone
 from tests.helpers import candle
 
 UTC_ZONE = parse_zone("UTC")

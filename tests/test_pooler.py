@@ -17,10 +17,10 @@ import pytest
 from flask import Flask
 from typer.testing import CliRunner
 
-from candlesvc.app import create_app
 from candlesvc.cli.main import app as cli_app
-from candlesvc.models import CANDLE, Candle
-from candlesvc.writer import SMALL_BATCH, CandleWriter, OnConflict
+from candlesvc.model.candle import CANDLE, Candle
+from candlesvc.service.app import create_app
+from candlesvc.store.writer import SMALL_BATCH, CandleWriter, OnConflict
 from tests.conftest import API_KEY
 from tests.helpers import rows
 from tests.pgbouncer import Bouncer, pgbouncer

@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 from psycopg import errors, sql
 from typer.testing import CliRunner
 
-from candlesvc.app import create_app
 from candlesvc.cli.main import app as cli
+from candlesvc.service.app import create_app
 from tests.conftest import API_KEY
 from tests.helpers import minute_candles, post
 from tests.supabase import Backend, ensure_authenticator, postgrest_request

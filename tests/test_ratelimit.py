@@ -11,9 +11,9 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from candlesvc.app import create_app
-from candlesvc.security import fingerprint
-from candlesvc.settings import SettingsError
+from candlesvc.service.app import create_app
+from candlesvc.service.keys import fingerprint
+from candlesvc.service.settings import SettingsError
 from tests.conftest import API_KEY, OTHER_KEY
 from tests.gunicornserver import gunicorn
 from tests.helpers import minute_candles, post, rows

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from psycopg import ClientCursor, sql
 
-from candlesvc import reads
-from candlesvc.app import create_app
-from candlesvc.localdb import free_port
-from candlesvc.models import EARLIEST, LATEST
+from candlesvc.cli.localdb import free_port
+from candlesvc.model.candle import EARLIEST, LATEST
+from candlesvc.service.app import create_app
+from candlesvc.store import reads
 from tests.conftest import API_KEY
 from tests.helpers import candle, minute_candles, post
 

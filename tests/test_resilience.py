@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from flask import Flask
 
-from candlesvc.app import create_app
-from candlesvc.localdb import LocalCluster
+from candlesvc.cli.localdb import LocalCluster
+from candlesvc.service.app import create_app
 from tests.conftest import API_KEY
 from tests.helpers import minute_candles, post, rows
 

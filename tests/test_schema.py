@@ -16,11 +16,11 @@ import pytest
 from psycopg import errors, sql
 from typer.testing import CliRunner
 
-from candlesvc.access import write_access
 from candlesvc.cli.main import app as cli
-from candlesvc.db import LEDGER, NoMigrationsError, apply_migrations, migrations
-from candlesvc.models import CANDLE, Candle
-from candlesvc.writer import CandleWriter, OnConflict
+from candlesvc.model.candle import CANDLE, Candle
+from candlesvc.store.access import write_access
+from candlesvc.store.schema import LEDGER, NoMigrationsError, apply_migrations, migrations
+from candlesvc.store.writer import CandleWriter, OnConflict
 from tests.conftest import db_url
 from tests.helpers import candle, rows
 from tests.supabase import Backend, SupabaseCluster, default_privileges, role_shape

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from candlesvc.localdb import free_port
+from candlesvc.cli.localdb import free_port
 from tests.conftest import scratch_dir
 from tests.helpers import candle
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from candlesvc.app import create_app
 from candlesvc.cli.main import app as cli
-from candlesvc.security import MIN_KEY_LENGTH, fingerprint, key_matches
-from candlesvc.settings import SettingsError, load_settings
+from candlesvc.service.app import create_app
+from candlesvc.service.keys import MIN_KEY_LENGTH, fingerprint, key_matches
+from candlesvc.service.settings import SettingsError, load_settings
 
 URL = "postgresql://u:p@127.0.0.1:1/db"
 KEY = "k" * 32

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from candlesvc.localdb import free_port
+from candlesvc.cli.localdb import free_port
 from tests.conftest import API_KEY
 from tests.gunicornserver import ROOT, wait_healthy
 from tests.helpers import candle, rows

@@ -8,10 +8,10 @@ import psycopg
 import pytest
 from flask import Flask
 
-from candlesvc.app import create_app
-from candlesvc.histimport import FilePlan, import_file
-from candlesvc.histrows import ImportSpec
-from candlesvc.timezones import parse_zone
+from candlesvc.history.importer import FilePlan, import_file
+from candlesvc.history.rows import ImportSpec
+from candlesvc.model.timezones import parse_zone
+from candlesvc.service.app import create_app
 from tests.conftest import API_KEY
 from tests.helpers import candle, minute_candles, post, rows
 from tests.pgbouncer import pgbouncer

@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from candlesvc.models import Candle
-from candlesvc.writer import (
+from candlesvc.model.candle import Candle
+from candlesvc.store.writer import (
     SMALL_BATCH,
     CandleWriter,
     NotPlainDecimalError,

@@ -8,7 +8,7 @@ import uuid
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from candlesvc.problems import RejectedError, problem
+from candlesvc.service.problems import RejectedError, problem
 
 log = logging.getLogger("candlesvc.request")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")

@@ -2,21 +2,16 @@
 
 import csv
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-from flask import Blueprint, Response, current_app, jsonify, request
-from psycopg_pool import ConnectionPool
+from flask import Blueprint, Response, jsonify, request
 
-from candlesvc import reads
-from candlesvc.api import database_problem
-from candlesvc.db import bounded
-from candlesvc.models import EARLIEST, LATEST
-from candlesvc.problems import RejectedError, problem
-from candlesvc.readmodels import CandlePage, Latest, LatestPairs, PairLatest, bar_times, stored
-from candlesvc.readquery import (
+from candlesvc.model.candle import EARLIEST, LATEST
+from candlesvc.model.timezones import SourceZone, parse_zone
+from candlesvc.service.answers import CandlePage, Latest, LatestPairs, PairLatest, bar_times, stored
+from candlesvc.service.context import database, settings
+from candlesvc.service.problems import RejectedError, problem
+from candlesvc.service.queries import (
     LatestPairsQuery,
     LatestQuery,
     ListQuery,
@@ -24,8 +19,7 @@ from candlesvc.readquery import (
     encode_cursor,
     parse_query,
 )
-from candlesvc.settings import Settings
-from candlesvc.timezones import SourceZone, parse_zone
+from candlesvc.store import reads
 
 bp = Blueprint("reads", __name__)
 CSV_COLUMNS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume")
@@ -38,7 +32,7 @@ def latest() -> Response:
         return _latest_pairs()
     query = parse_query(LatestQuery, request.args.to_dict())
     zone = _zone(query.source_tz)
-    with _connection() as conn:
+    with database() as conn:
         bar = reads.latest(conn, [(query.symbol, query.timeframe)])[0]
     if bar is None:
         raise RejectedError(problem(404, f"no candles stored for {query.symbol} {query.timeframe}"))
@@ -55,7 +49,7 @@ def _latest_pairs() -> Response:
     args = {k: v for k, v in request.args.items() if k != "pair"}
     query = parse_query(LatestPairsQuery, args | {"pair": request.args.getlist("pair")})
     zone = _zone(query.source_tz)
-    with _connection() as conn:
+    with database() as conn:
         bars = reads.latest(conn, query.pair)
     pairs = [
         PairLatest.model_validate(
@@ -73,7 +67,7 @@ def candles() -> Response:
     query = parse_query(ListQuery, request.args.to_dict())
     after = decode_cursor(query.cursor) if query.cursor else EARLIEST
     start, end = max(query.start or EARLIEST, after), query.end or LATEST
-    with _connection() as conn:
+    with database() as conn:
         bars = reads.page(conn, query.symbol, query.timeframe, start, end, query.limit + 1)
     more = len(bars) > query.limit
     cursor = encode_cursor(bars[query.limit - 1].timestamp) if more else None
@@ -110,20 +104,4 @@ def _csv(page: CandlePage) -> Response:
 
 
 def _zone(name: str | None) -> SourceZone:
-    return parse_zone(name) if name else _settings().source_zone
-
-
-@contextmanager
-def _connection() -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection; an unreachable or too slow database becomes a 503 problem."""
-    pool: ConnectionPool = current_app.extensions["candlesvc.pool"]
-    try:
-        with bounded(pool, _settings()) as conn:
-            yield conn
-    except psycopg.Error as error:
-        raise RejectedError(database_problem(error, _settings())) from None
-
-
-def _settings() -> Settings:
-    settings: Settings = current_app.extensions["candlesvc.settings"]
-    return settings
+    return parse_zone(name) if name else settings().source_zone

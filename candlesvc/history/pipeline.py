@@ -8,7 +8,7 @@ import multiprocessing
 from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 
-PRELOAD = ["candlesvc.histrows"]
+PRELOAD = ["candlesvc.history.rows"]
 
 
 def start_server() -> ForkServerContext | None:

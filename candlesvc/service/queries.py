@@ -17,9 +17,16 @@ from pydantic import (
     field_validator,
 )
 
-from candlesvc.models import EARLIEST, LATEST, UTC_ZONE, Symbol, TimeframeName, parse_timestamp
-from candlesvc.problems import FieldError, RejectedError, problem
-from candlesvc.timezones import parse_zone
+from candlesvc.model.candle import (
+    EARLIEST,
+    LATEST,
+    UTC_ZONE,
+    Symbol,
+    TimeframeName,
+    parse_timestamp,
+)
+from candlesvc.model.timezones import parse_zone
+from candlesvc.service.problems import FieldError, RejectedError, problem
 
 MAX_LIMIT = 10_000
 MAX_PAIRS = 100

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from candlesvc.reads import Bar
-from candlesvc.timezones import SourceZone
+from candlesvc.model.timezones import SourceZone
+from candlesvc.store.reads import Bar
 
 _EPOCH = datetime(1970, 1, 1)
 

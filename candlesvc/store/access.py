@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import Connection
 
-from candlesvc.writer import OnConflict
+from candlesvc.store.writer import OnConflict
 
 GUIDE = "docs/privileges.md"
 _PROBE = """

@@ -19,10 +19,9 @@ from typing import Any, BinaryIO, TypeVar
 
 import psycopg
 
-from candlesvc.access import write_access
-from candlesvc.db import connect_kwargs
-from candlesvc.histfiles import FormatError
-from candlesvc.histrows import (
+from candlesvc.history.files import FormatError
+from candlesvc.history.pipeline import start_server
+from candlesvc.history.rows import (
     MAX_PROBLEMS,
     Block,
     Chunk,
@@ -31,9 +30,10 @@ from candlesvc.histrows import (
     parse_block,
     read_blocks,
 )
-from candlesvc.histserver import start_server
-from candlesvc.timezones import ClockState
-from candlesvc.writer import CandleWriter, EncodedBatch, OnConflict, WriteResult
+from candlesvc.model.timezones import ClockState
+from candlesvc.store.access import write_access
+from candlesvc.store.pool import connect_kwargs
+from candlesvc.store.writer import CandleWriter, EncodedBatch, OnConflict, WriteResult
 
 STDIN = "-"
 PARALLEL_BYTES = 8 << 20  # files at least this large are parsed by one worker process per core

@@ -7,10 +7,10 @@ counts against its client address, so random keys cannot each open a fresh bucke
 
 from flask import Flask, current_app, g, request
 
-from candlesvc.problems import RejectedError, problem
-from candlesvc.ratelimit import RateLimit
-from candlesvc.security import fingerprint, key_matches
-from candlesvc.settings import Settings
+from candlesvc.service.keys import fingerprint, key_matches
+from candlesvc.service.problems import RejectedError, problem
+from candlesvc.service.ratelimit import RateLimit
+from candlesvc.service.settings import Settings
 
 API_PREFIX = "/api/"
 _CHALLENGE = {"WWW-Authenticate": 'ApiKey header="X-API-KEY"'}

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, fields
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from candlesvc.security import MIN_KEY_LENGTH
-from candlesvc.timezones import SourceZone, parse_zone
+from candlesvc.model.timezones import SourceZone, parse_zone
+from candlesvc.service.keys import MIN_KEY_LENGTH
 
 _HIDDEN = "***"
 

@@ -11,7 +11,7 @@ from flask import request
 from gevent import monkey
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from candlesvc.problems import RejectedError, problem
+from candlesvc.service.problems import RejectedError, problem
 
 _CHUNK = 64 * 1024
 _GZIP = {"gzip", "x-gzip"}

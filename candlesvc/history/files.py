@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import BinaryIO, Literal, cast
 
-from candlesvc.models import TIMEFRAMES
+from candlesvc.model.candle import TIMEFRAMES
 
 MT4_PERIODS = {"1": "M1", "5": "M5", "15": "M15", "30": "M30", "60": "H1", "240": "H4",
                "1440": "D1", "10080": "W1", "43200": "MN1"}  # fmt: skip

@@ -15,12 +15,12 @@ from typing import Any, BinaryIO
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ArgsKwargs
 
-from candlesvc.histclock import WallClock
-from candlesvc.histfiles import Columns, FormatError, VolumeKind, detect_layout, open_text
-from candlesvc.memo import Memo
-from candlesvc.models import Candle, Symbol, TimeframeName
-from candlesvc.timezones import ClockState, SourceZone
-from candlesvc.writer import (
+from candlesvc.history.clock import WallClock
+from candlesvc.history.files import Columns, FormatError, VolumeKind, detect_layout, open_text
+from candlesvc.model.candle import Candle, Symbol, TimeframeName
+from candlesvc.model.memo import Memo
+from candlesvc.model.timezones import ClockState, SourceZone
+from candlesvc.store.writer import (
     PLAIN_DECIMAL,
     EncodedBatch,
     NotPlainDecimalError,

@@ -1,9 +1,6 @@
-"""Connections and the schema: the connection pool and the versioned files in sql/."""
+"""The schema: the versioned files in sql/, applied once each and recorded in a ledger."""
 
 import hashlib
-import select
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -11,9 +8,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
 
-from candlesvc.settings import Settings
+from candlesvc.store.pool import connect_kwargs
 
 SQL_DIR: Traversable = files("candlesvc.sql")  # the repository's sql/, installed as package data
 LEDGER = sql.Identifier("candlesvc_meta", "schema_migrations")  # out of PostgREST's reach
@@ -53,61 +49,6 @@ class Migration:
     def sha256(self) -> str:
         """Checksum of the file's text."""
         return hashlib.sha256(self.sql.encode()).hexdigest()
-
-
-def connect_kwargs(prepared_statements: bool) -> dict[str, Any]:
-    """Connection options; without prepared statements they are safe behind any pooler."""
-    return {"prepare_threshold": 5 if prepared_statements else None}
-
-
-def make_pool(settings: Settings) -> ConnectionPool:
-    """A closed pool of autocommit connections for one worker process; open it after fork."""
-    return ConnectionPool(
-        settings.database_url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
-        timeout=settings.pool_timeout,
-        kwargs={"autocommit": True, **connect_kwargs(settings.prepared_statements)},
-        check=check_alive,
-        open=False,
-        name="candlesvc",
-    )
-
-
-# Set per transaction, so that it holds behind a transaction-mode pooler too.
-_BOUNDS = "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
-
-
-@contextmanager
-def bounded(pool: ConnectionPool, settings: Settings) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection in a transaction whose lock waits and statements are bounded."""
-    with pool.connection() as conn, conn.transaction():
-        limits = (settings.lock_timeout, settings.statement_timeout)
-        conn.execute(_BOUNDS, [f"{round(seconds * 1000)}ms" for seconds in limits])
-        yield conn
-
-
-def check_alive(conn: psycopg.Connection[Any]) -> None:
-    """Refuse a pooled connection the server has closed, without a round trip.
-
-    An idle connection receives nothing unless the server ends it (a restart,
-    pg_terminate_backend, a pooler closing it): its socket is then readable. The
-    connection is closed before refusing it, so the pool replaces it.
-    """
-    try:
-        if not conn.closed and not readable(conn.fileno()):
-            return
-    except (OSError, ValueError, psycopg.Error):
-        pass
-    conn.close()
-    raise psycopg.OperationalError("the server closed the connection")
-
-
-def readable(fd: int) -> bool:
-    """Whether a socket has data or an end of file waiting (poll: any descriptor number)."""
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
 
 
 def migrations(directory: Traversable = SQL_DIR) -> list[Migration]:

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from operator import add
 
-from candlesvc.memo import Memo
-from candlesvc.timezones import ClockState, InOrder, SourceZone, wall_to_utc
+from candlesvc.model.memo import Memo
+from candlesvc.model.timezones import ClockState, InOrder, SourceZone, wall_to_utc
 
 DAY = timedelta(days=1)
 _MICROSECOND = timedelta(microseconds=1)

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from flask import Flask
 from flask_cors import CORS
 
-from candlesvc import api, auth, readapi, requestlog
-from candlesvc.db import make_pool
-from candlesvc.logs import configure_logging
-from candlesvc.settings import Settings, load_settings
+from candlesvc.service import auth, ingest, reads, requestlog
+from candlesvc.service.logs import configure_logging
+from candlesvc.service.settings import Settings, load_settings
+from candlesvc.store.pool import make_pool
 
 
 def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
@@ -19,14 +19,20 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["candlesvc.settings"] = settings
-    pool = make_pool(settings)
+    pool = make_pool(
+        settings.database_url,
+        settings.pool_min_size,
+        settings.pool_max_size,
+        settings.pool_timeout,
+        settings.prepared_statements,
+    )
     pool.open(wait=False)
     app.extensions["candlesvc.pool"] = pool
     _enable_cors(app, settings)
     requestlog.install(app)
     auth.install(app, settings)  # after the request id is set
-    app.register_blueprint(api.bp)
-    app.register_blueprint(readapi.bp)
+    app.register_blueprint(ingest.bp)
+    app.register_blueprint(reads.bp)
     return app
 
 

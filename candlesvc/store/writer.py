@@ -34,8 +34,8 @@ from psycopg.errors import UniqueViolation
 from psycopg.pq import TransactionStatus
 from psycopg.types.numeric import DecimalBinaryDumper
 
-from candlesvc.memo import Memo
-from candlesvc.models import Candle
+from candlesvc.model.candle import Candle
+from candlesvc.model.memo import Memo
 
 SMALL_BATCH = 64
 PLAIN_DECIMAL = re.compile(r"-?\d{1,20}(?:\.\d{1,20})?")  # price texts binary rows take as they are

@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic.dataclasses import dataclass
 
-from candlesvc.timezones import InOrder, SourceZone, parse_zone
+from candlesvc.model.timezones import InOrder, SourceZone, parse_zone
 
 Timeframe = Literal[
     "M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",

@@ -17,7 +17,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from candlesvc.private import (
+from .private import (
     check_folder,
     create_private,
     make_private_dir,

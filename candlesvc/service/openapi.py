@@ -7,10 +7,10 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from candlesvc import __version__
-from candlesvc.models import CandleBatch, IngestResult
-from candlesvc.problems import Problem
-from candlesvc.readmodels import CandlePage, Latest, LatestPairs
-from candlesvc.readquery import LatestPairsQuery, LatestQuery, ListQuery
+from candlesvc.model.candle import CandleBatch, IngestResult
+from candlesvc.service.answers import CandlePage, Latest, LatestPairs
+from candlesvc.service.problems import Problem
+from candlesvc.service.queries import LatestPairsQuery, LatestQuery, ListQuery
 
 _REF = "#/components/schemas/{model}"
 _OVER_LIMIT = "over RATE_LIMIT (per key, or per address without a valid key); see Retry-After"

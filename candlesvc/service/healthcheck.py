@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The image's HEALTHCHECK: exit 0 when GET /health answers on the address in $BIND."""
 
 import os

@@ -1,0 +1,1 @@
+"""History files: file -> rows -> candles -> encoded chunks -> the store's writer."""

@@ -1,0 +1,1 @@
+"""The HTTP service: the Flask app, its endpoints and what guards them."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: the only code that reads and writes candles, the schema and the pool."""
