@@ -80,16 +80,20 @@ def backfill_figures(url: str, folder: Path, rows: int, rss_rows: int, rounds: i
         measured.again.append(_import(url, mt5_path, rows, "candlesvc import again"))
     csv_path.unlink()
     mt5_path.unlink()
-    return [measured.copy_figure(), measured.figure("import_new", _NEW, measured.new),
-            measured.figure("import_again", _AGAIN, measured.again),
-            _rss("rss_small", rows, max(measured.new, key=lambda run: run.tree_rss_mib)),
-            _rss("rss_big", rss_rows, _big_import(url, folder, rss_rows))]  # fmt: skip
+    return [
+        measured.copy_figure(),
+        measured.figure("import_new", _NEW, measured.new),
+        measured.figure("import_again", _AGAIN, measured.again),
+        _rss("rss_small", rows, max(measured.new, key=lambda run: run.tree_rss_mib)),
+        _rss("rss_big", rss_rows, _big_import(url, folder, rss_rows)),
+    ]
 
 
 def _import(url: str, path: Path, rows: int, what: str) -> Run:
     """`candlesvc import FILE --database-url URL`, checked to leave `rows` rows."""
-    run = _run([venv_tool("candlesvc"), "import", str(path), "--database-url", url], url, rows,
-               what)  # fmt: skip
+    run = _run(
+        [venv_tool("candlesvc"), "import", str(path), "--database-url", url], url, rows, what
+    )
     say(f"{what} of {rows:,} rows: {rows / run.seconds:,.0f} rows/s")
     return run
 
@@ -107,8 +111,9 @@ def _big_import(url: str, folder: Path, rows: int) -> Run:
 def _rss(key: str, rows: int, run: Run) -> Figure:
     own = f"{run.max_rss_mib:,.0f} MiB"
     note = f"all its processes; the main one alone {own}; {rows / run.seconds:,.0f} rows/s"
-    return Figure(key, f"candlesvc import peak RSS, {rows:,} rows", run.tree_rss_mib, "MiB",
-                  note=note)  # fmt: skip
+    return Figure(
+        key, f"candlesvc import peak RSS, {rows:,} rows", run.tree_rss_mib, "MiB", note=note
+    )
 
 
 def _run(args: list[str], url: str, rows: int, what: str) -> Run:

@@ -10,9 +10,11 @@ from bench.stack import Stack, reset
 
 
 def bulk_figures(
-    stack: Stack, candles: Sequence[str], batches: Sequence[tuple[int, int]],
+    stack: Stack,
+    candles: Sequence[str],
+    batches: Sequence[tuple[int, int]],
     client_counts: Sequence[int],
-) -> list[Figure]:  # fmt: skip
+) -> list[Figure]:
     """Per (batch size, rows) and client count: new rows into the empty table, then again."""
     new, again = [], []
     for batch, rows in batches:
@@ -40,6 +42,5 @@ def _new_then_again(
     )
     return (
         load_figure(f"bulk_{batch}x{clients}", f"HTTP bulk, {label}", first, "added"),
-        load_figure(f"resend_{batch}x{clients}", f"HTTP re-send, {label}", second,
-                    "duplicates"),
-    )  # fmt: skip
+        load_figure(f"resend_{batch}x{clients}", f"HTTP re-send, {label}", second, "duplicates"),
+    )

@@ -80,8 +80,10 @@ def copy_chunks(bars_: Sequence[Bar], symbol: str, size: int = 1 << 20) -> list[
     lines: list[str] = []
     length = 0
     for bar in bars_:
-        line = (f"{symbol}\tM1\t{iso_stamp(bar.minute)[:-1]}+00\t{bar.open}\t{bar.high}\t"
-                f"{bar.low}\t{bar.close}\t{bar.volume}\n")  # fmt: skip
+        line = (
+            f"{symbol}\tM1\t{iso_stamp(bar.minute)[:-1]}+00\t{bar.open}\t{bar.high}\t"
+            f"{bar.low}\t{bar.close}\t{bar.volume}\n"
+        )
         lines.append(line)
         length += len(line)
         if length >= size:

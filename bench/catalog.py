@@ -86,6 +86,5 @@ def _compare(before: dict[str, CatalogStat], after: dict[str, CatalogStat]) -> d
     report: dict[str, object] = {}
     for name in CATALOGS:
         old, new = asdict(before[name]), asdict(after[name])
-        report[name] = {"before": old, "after": new,
-                        "delta": {k: new[k] - old[k] for k in old}}  # fmt: skip
+        report[name] = {"before": old, "after": new, "delta": {k: new[k] - old[k] for k in old}}
     return report

@@ -49,11 +49,19 @@ class Limit:
         """The limit, and COPY through psycopg's value adaptation for comparison."""
         runs = ", ".join(f"{rate:,.0f}" for rate in self.text_runs)
         return [
-            Figure("limit", "Limit: raw COPY FROM STDIN, 1 connection, no HTTP", self.best,
-                   note=f"fastest COPY of {self.count:,} rows; pre-encoded text runs {runs}/s"),
-            Figure("copy_typed", "COPY, 1 connection, psycopg write_row of typed tuples",
-                   max(self.typed_runs), note="what Python-side value adaptation costs"),
-        ]  # fmt: skip
+            Figure(
+                "limit",
+                "Limit: raw COPY FROM STDIN, 1 connection, no HTTP",
+                self.best,
+                note=f"fastest COPY of {self.count:,} rows; pre-encoded text runs {runs}/s",
+            ),
+            Figure(
+                "copy_typed",
+                "COPY, 1 connection, psycopg write_row of typed tuples",
+                max(self.typed_runs),
+                note="what Python-side value adaptation costs",
+            ),
+        ]
 
     def _copy(self, feed: Callable[[Copy], None]) -> float:
         """Rows/s of one COPY FROM STDIN into the empty table, commit included."""

@@ -77,9 +77,10 @@ def run_load(port: int, plans: Sequence[Sequence[bytes]]) -> LoadResult:
 
 
 def run_clients(
-    target: Callable[..., None], args: Sequence[tuple[Any, ...]],
+    target: Callable[..., None],
+    args: Sequence[tuple[Any, ...]],
     on_start: Callable[[], None] | None = None,
-) -> list[Any]:  # fmt: skip
+) -> list[Any]:
     """Run target(*a, barrier, queue) in one process per `a`; what each puts on the queue."""
     barrier = _CTX.Barrier(len(args) + 1)
     queue: Any = _CTX.SimpleQueue()

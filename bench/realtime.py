@@ -59,5 +59,6 @@ def churn_figure(source: SingleSource, total: int, clients: int, budget_s: float
     seconds, sent = time.monotonic() - began, source.sent - first
     note = f"{source.sent:,} single-candle requests in this section ({seconds:.0f} s churn)"
     rate = sent / seconds if seconds else None
-    return Figure("churn", f"Single-candle churn, {clients} clients", rate, note=note,
-                  requests=sent)  # fmt: skip
+    return Figure(
+        "churn", f"Single-candle churn, {clients} clients", rate, note=note, requests=sent
+    )

@@ -8,8 +8,17 @@ from typing import Any
 
 from bench.figures import Figure
 
-HEADER = ("Scenario", "Figure", "x limit", "p50 ms", "p99 ms", "max ms", "load-gen CPU",
-          "Target", "Result")  # fmt: skip
+HEADER = (
+    "Scenario",
+    "Figure",
+    "x limit",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "load-gen CPU",
+    "Target",
+    "Result",
+)
 _BEGAN = time.monotonic()
 
 
@@ -21,28 +30,43 @@ def say(message: str) -> None:
 def markdown_table(figures: list[Figure]) -> str:
     """The figures as one Markdown table."""
     rows = [list(HEADER), ["---"] * len(HEADER), *map(_cells, figures)]
-    return "\n".join("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-                     for row in rows)  # fmt: skip
+    return "\n".join(
+        "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows
+    )
 
 
 def markdown(results: dict[str, Any], figures: list[Figure]) -> str:
     """latest.md: the command and its duration, the machine, the tables and the notes."""
     parts = [
         *intro("Benchmark", "bench.run", results["duration_s"], "--quick: a smoke run"),
-        machine_line(results["machine"], _verdicts(figures)), "", markdown_table(figures), "",
-        "System catalogs over the HTTP bulk section and over the single-candle section:", "",
-        _catalog_table(results["catalog"]["bulk"]), "",
-        _catalog_table(results["catalog"]["single"]), "",
+        machine_line(results["machine"], _verdicts(figures)),
+        "",
+        markdown_table(figures),
+        "",
+        "System catalogs over the HTTP bulk section and over the single-candle section:",
+        "",
+        _catalog_table(results["catalog"]["bulk"]),
+        "",
+        _catalog_table(results["catalog"]["single"]),
+        "",
         *[f"- {note}" for note in results["notes"]],
-    ]  # fmt: skip
+    ]
     return "\n".join(parts) + "\n"
 
 
 def intro(title: str, module: str, seconds: float, options: str) -> list[str]:
     """A results page's heading, its command and how long it took, and where the method is."""
     minutes = "1 minute" if seconds < 90 else f"{seconds / 60:.0f} minutes"
-    return [f"## {title}", "", "```sh", f".venv/bin/python -m {module}   # about {minutes}; "
-            f"{options}", "```", "", "What it measures and how: bench/README.md.", ""]  # fmt: skip
+    return [
+        f"## {title}",
+        "",
+        "```sh",
+        f".venv/bin/python -m {module}   # about {minutes}; {options}",
+        "```",
+        "",
+        "What it measures and how: bench/README.md.",
+        "",
+    ]
 
 
 def machine_line(m: dict[str, str], verdict: str) -> str:
@@ -66,8 +90,9 @@ def notes(results: dict[str, Any], figures: list[Figure]) -> list[str]:
     """This run's counts behind the figures: limit runs, rounds, load generator, service."""
     s, runs, log = results["settings"], results["limit_runs"], results["service_log"]
     by_key = {f.key: f for f in figures}
-    rounds = "; ".join(f"{by_key[k].scenario}: {by_key[k].note}"
-                       for k in ("import_new", "import_again"))  # fmt: skip
+    rounds = "; ".join(
+        f"{by_key[k].scenario}: {by_key[k].note}" for k in ("import_new", "import_again")
+    )
     found = [
         f"Limit, raw COPY of {s['rows']:,} rows: pre-encoded text {_rates(runs['text'])} (two "
         "runs before the HTTP scenarios, one after); psycopg `write_row` of typed tuples "
@@ -104,10 +129,17 @@ def _connections(figures: list[Figure]) -> str:
 
 
 def _cells(figure: Figure) -> list[str]:
-    return [figure.scenario, _value(figure), _ratio(figure.ratio),
-            _num(figure.p50_ms, "{:.1f}"), _num(figure.p99_ms, "{:.1f}"),
-            _num(figure.max_ms, "{:.0f}"), _num(figure.client_cpu, "{:.1%}"),
-            figure.target, figure.verdict]  # fmt: skip
+    return [
+        figure.scenario,
+        _value(figure),
+        _ratio(figure.ratio),
+        _num(figure.p50_ms, "{:.1f}"),
+        _num(figure.p99_ms, "{:.1f}"),
+        _num(figure.max_ms, "{:.0f}"),
+        _num(figure.client_cpu, "{:.1%}"),
+        figure.target,
+        figure.verdict,
+    ]
 
 
 def _value(figure: Figure) -> str:
@@ -137,8 +169,10 @@ def _verdicts(figures: list[Figure]) -> str:
 
 def _catalog_table(catalog: dict[str, Any]) -> str:
     """Catalog rows and sizes before and after a section, and its tuple counters."""
-    lines = ["| catalog | rows before → after | size before → after | inserted | updated | "
-             "deleted |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| catalog | rows before → after | size before → after | inserted | updated | deleted |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, entry in catalog.items():
         b, a, d = entry["before"], entry["after"], entry["delta"]
         lines.append(

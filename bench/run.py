@@ -45,10 +45,17 @@ class Config:
 
 
 QUICK = Config(
-    rows=16_000, batches=((100, 3_200), (1_000, 16_000), (10_000, 16_000)), sequential=200,
-    per_client=20, churn=2_000, churn_budget_s=30.0, backfill_rows=20_000, backfill_rounds=1,
-    rss_rows=100_000, quick=True,
-)  # fmt: skip
+    rows=16_000,
+    batches=((100, 3_200), (1_000, 16_000), (10_000, 16_000)),
+    sequential=200,
+    per_client=20,
+    churn=2_000,
+    churn_budget_s=30.0,
+    backfill_rows=20_000,
+    backfill_rounds=1,
+    rss_rows=100_000,
+    quick=True,
+)
 
 
 def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]:
@@ -62,14 +69,18 @@ def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]
     bulk = _bulk_section(stack, config, [candle_json(bar, "EURUSD") for bar in candles], catalogs)
     limit.measure(typed=False)  # again after HTTP, in case the machine drifted
     singles, log = _single_section(stack, config, catalogs)
-    backfill = backfill_figures(stack.url, stack.root, config.backfill_rows, config.rss_rows,
-                                config.backfill_rounds)  # fmt: skip
+    backfill = backfill_figures(
+        stack.url, stack.root, config.backfill_rows, config.rss_rows, config.backfill_rounds
+    )
     # A new scenario goes here: a function of (stack, config) returning its Figures, its sizes
     # in Config, its target (if any) in bench.figures.TARGETS.
     figures = [*limit.figures(), *bulk, *singles, *catalogs.figures, *backfill]
     judge(figures, limit.best)
-    return figures, {"limit_runs": {"text": limit.text_runs, "typed": limit.typed_runs},
-                     "catalog": catalogs.changes, "service_log": log}  # fmt: skip
+    return figures, {
+        "limit_runs": {"text": limit.text_runs, "typed": limit.typed_runs},
+        "catalog": catalogs.changes,
+        "service_log": log,
+    }
 
 
 def _bulk_section(
@@ -104,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=_SUMMARY)
     parser.add_argument("--quick", action="store_true", help="smoke run; figures not meaningful")
     parser.add_argument("--workers", type=int, help="WEB_CONCURRENCY (default: as deployed)")
-    parser.add_argument("--output", type=Path, help="results folder (default bench/results, or "
-                        "bench/results/quick with --quick)")  # fmt: skip
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="results folder (default bench/results, or bench/results/quick with --quick)",
+    )
     args = parser.parse_args(argv)
     config = replace(QUICK if args.quick else Config(), workers=args.workers)
     began, load = time.monotonic(), load_average()
@@ -115,8 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     results |= {"settings": asdict(config), "duration_s": round(time.monotonic() - began, 1)}
     results["notes"] = notes(results, figures)
     folder = args.output or (RESULTS / "quick" if args.quick else RESULTS)
-    write_results(folder, "latest", results | {"figures": [asdict(f) for f in figures]},
-                  markdown(results, figures))  # fmt: skip
+    write_results(
+        folder,
+        "latest",
+        results | {"figures": [asdict(f) for f in figures]},
+        markdown(results, figures),
+    )
     print(markdown_table(figures))
     print(f"\nwritten to {folder}/latest.json and latest.md in {results['duration_s']:.0f} s")
     return 0

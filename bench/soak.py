@@ -48,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=180.0, help="load time (default 180)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:.0f} s smoke run")
     parser.add_argument("--clients", type=int, default=16, help="client processes (default 16)")
-    parser.add_argument("--output", type=Path, help="results folder (default bench/results, or "
-                        "bench/results/quick with --quick)")  # fmt: skip
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="results folder (default bench/results, or bench/results/quick with --quick)",
+    )
     args = parser.parse_args(argv)
     seconds = QUICK_SECONDS if args.quick else args.seconds
     began, load = time.monotonic(), load_average()
@@ -77,8 +80,13 @@ def soak(stack: Stack, seconds: float, clients: int) -> dict[str, Any]:
     stack.stop_service()  # graceful: any request still in flight ends before the table is read
     say(f"clients done after {wall:.0f} s; checking the table")
     return {
-        "settings": {"seconds": seconds, "clients": clients, "resend_share": RESEND_SHARE,
-                     "batch_sizes": list(SIZES), "wall_s": round(wall, 1)},
+        "settings": {
+            "seconds": seconds,
+            "clients": clients,
+            "resend_share": RESEND_SHARE,
+            "batch_sizes": list(SIZES),
+            "wall_s": round(wall, 1),
+        },
         "machine": stack.machine(),
         "restart": {k: round(v, 2) for k, v in watch.restart.items()},
         "requests": requests_summary(stats, watch.began, seconds),
@@ -87,7 +95,7 @@ def soak(stack: Stack, seconds: float, clients: int) -> dict[str, Any]:
         "memory": memory_summary(watch.samples, warm_s=min(30.0, seconds / 5)),
         "client_cpu_share": round(sum(s.cpu for s in stats) / (wall * (os.cpu_count() or 1)), 3),
         "service_log_errors": _error_lines(stack.log_path),
-    }  # fmt: skip
+    }
 
 
 def _error_lines(log: Path) -> int:
@@ -288,8 +296,10 @@ class Watch(threading.Thread):
         stopped = self._elapsed()
         self._stack.cluster.start()
         self.restart = {"at_s": at, "stop_s": stopped - at, "start_s": self._elapsed() - stopped}
-        say(f"PostgreSQL restarted at {at:.0f} s (stop {stopped - at:.1f} s, "
-            f"start {self.restart['start_s']:.1f} s)")  # fmt: skip
+        say(
+            f"PostgreSQL restarted at {at:.0f} s (stop {stopped - at:.1f} s, "
+            f"start {self.restart['start_s']:.1f} s)"
+        )
 
 
 # The table against what was acknowledged. Each row is compared as the text
@@ -309,8 +319,9 @@ def verify(url: str, clients: list[SoakStats]) -> dict[str, Any]:
     expected = {symbol(c.client): _digest(Layout(c.client).rows(c.acked)) for c in clients}
     with psycopg.connect(url) as conn:
         stored = {name: (int(n), md5) for name, n, md5 in conn.execute(_DIGESTS).fetchall()}
-        differing = sorted(n for n in expected.keys() | stored.keys()
-                           if expected.get(n) != stored.get(n))  # fmt: skip
+        differing = sorted(
+            n for n in expected.keys() | stored.keys() if expected.get(n) != stored.get(n)
+        )
         by_symbol = {symbol(c.client): c for c in clients}
         lost = extra = 0
         for name in differing:  # a changed row counts as lost and as extra
@@ -412,11 +423,15 @@ def _worker(pid: int, series: list[tuple[float, int]], warm_s: float) -> dict[st
     warm = next((kib for at, kib in series if at >= first + warm_s), series[-1][1])
     end = series[-1][1]
     return {
-        "pid": pid, "from_s": first, "to_s": series[-1][0],
-        "start_mib": _mib(series[0][1]), "warm_mib": _mib(warm),
-        "peak_mib": _mib(max(kib for _, kib in series)), "end_mib": _mib(end),
+        "pid": pid,
+        "from_s": first,
+        "to_s": series[-1][0],
+        "start_mib": _mib(series[0][1]),
+        "warm_mib": _mib(warm),
+        "peak_mib": _mib(max(kib for _, kib in series)),
+        "end_mib": _mib(end),
         "flat": end <= FLAT * warm,
-    }  # fmt: skip
+    }
 
 
 def _mib(kib: int) -> float:
@@ -444,23 +459,39 @@ def check_table(results: dict[str, Any]) -> str:
     s = req["statuses"]
     other = sum(n for status, n in s.items() if status not in _EXPECTED)
     rows = [  # (what, figure, the checks that judge it)
-        ("Requests", f"{req['requests']:,}: 201 {s.get('201', 0):,}, 503 {s.get('503', 0):,}, "
-         f"other {other}, connection errors {s.get('connection error', 0)}",
-         ["no 500 or other status"]),
-        ("Rows acknowledged / stored", f"{tab['rows_expected']:,} / {tab['rows_stored']:,} "
-         f"(lost {tab['rows_lost']}, extra {tab['rows_extra']})",
-         ["rows stored = rows acknowledged", "nothing lost, nothing extra"]),
-        ("Checksum (md5) expected / stored", f"{tab['checksum_expected'][:12]} / "
-         f"{tab['checksum_stored'][:12]}", ["checksum equal"]),
-        ("Batches", f"{bat['new_acknowledged']:,} new acknowledged, {bat['new_given_up']} given "
-         f"up; {bat['resends']:,} re-sends added {bat['resend_rows_added']} rows; "
-         f"{bat['stored_before_a_503']} stored before their 503",
-         ["re-sends added nothing", "every batch acknowledged in the end"]),
+        (
+            "Requests",
+            f"{req['requests']:,}: 201 {s.get('201', 0):,}, 503 {s.get('503', 0):,}, "
+            f"other {other}, connection errors {s.get('connection error', 0)}",
+            ["no 500 or other status"],
+        ),
+        (
+            "Rows acknowledged / stored",
+            f"{tab['rows_expected']:,} / {tab['rows_stored']:,} "
+            f"(lost {tab['rows_lost']}, extra {tab['rows_extra']})",
+            ["rows stored = rows acknowledged", "nothing lost, nothing extra"],
+        ),
+        (
+            "Checksum (md5) expected / stored",
+            f"{tab['checksum_expected'][:12]} / {tab['checksum_stored'][:12]}",
+            ["checksum equal"],
+        ),
+        (
+            "Batches",
+            f"{bat['new_acknowledged']:,} new acknowledged, {bat['new_given_up']} given "
+            f"up; {bat['resends']:,} re-sends added {bat['resend_rows_added']} rows; "
+            f"{bat['stored_before_a_503']} stored before their 503",
+            ["re-sends added nothing", "every batch acknowledged in the end"],
+        ),
         ("Database restart", _restart(results["restart"], req), ["database restarted mid-run"]),
-        ("Latency", f"p50 {req['p50_ms']:,.1f} ms, p99 {req['p99_ms']:,.1f} ms, "
-         f"max {req['max_ms']:,} ms (max of a 201: {req['max_201_ms']:,} ms)", []),
+        (
+            "Latency",
+            f"p50 {req['p50_ms']:,.1f} ms, p99 {req['p99_ms']:,.1f} ms, "
+            f"max {req['max_ms']:,} ms (max of a 201: {req['max_201_ms']:,} ms)",
+            [],
+        ),
         ("Worker RSS (MiB)", _memory(mem), ["worker memory flat"]),
-    ]  # fmt: skip
+    ]
     lines = ["| Check | Figure | Result |", "| --- | --- | --- |"]
     for what, figure, names in rows:
         passed = all(results["checks"][name] for name in names)
@@ -469,20 +500,28 @@ def check_table(results: dict[str, Any]) -> str:
 
 
 def _memory(m: dict[str, Any]) -> str:
-    parts = [f"{w['start_mib']:.0f} → {w['warm_mib']:.0f} → peak {w['peak_mib']:.0f} → "
-             f"{w['end_mib']:.0f}" for w in m["workers"]]  # fmt: skip
+    parts = [
+        f"{w['start_mib']:.0f} → {w['warm_mib']:.0f} → peak {w['peak_mib']:.0f} → "
+        f"{w['end_mib']:.0f}"
+        for w in m["workers"]
+    ]
     return f"{'; '.join(parts)} (start → warm → peak → end; recycled {m['recycled']})"
 
 
 def _restart(r: dict[str, float], req: dict[str, Any]) -> str:
     if not r:
         return "did not happen"
-    window = f"503s answered {req['first_503_s']} to {req['last_503_s']} s" \
-        if req["first_503_s"] is not None else "no 503"  # fmt: skip
+    window = (
+        f"503s answered {req['first_503_s']} to {req['last_503_s']} s"
+        if req["first_503_s"] is not None
+        else "no 503"
+    )
     quiet = req["longest_without_201_s"]
-    return (f"at {r['at_s']:.1f} s: stop {r['stop_s']:.1f} s, start {r['start_s']:.1f} s; "
-            f"{window}; longest time without a 201: {quiet[1] - quiet[0]:.1f} s "
-            f"({quiet[0]} to {quiet[1]} s)")  # fmt: skip
+    return (
+        f"at {r['at_s']:.1f} s: stop {r['stop_s']:.1f} s, start {r['start_s']:.1f} s; "
+        f"{window}; longest time without a 201: {quiet[1] - quiet[0]:.1f} s "
+        f"({quiet[0]} to {quiet[1]} s)"
+    )
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -490,17 +529,26 @@ def markdown(results: dict[str, Any]) -> str:
     failed = [name for name, passed in results["checks"].items() if not passed]
     verdict = f"Checks passed: {len(results['checks']) - len(failed)} of {len(results['checks'])}."
     verdict += f" Failed: {'; '.join(failed)}." if failed else ""
-    lines = ["| Worker pid | seen (s) | start | after warm-up | peak | end | end ≤ 1.2x warm |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "| Worker pid | seen (s) | start | after warm-up | peak | end | end ≤ 1.2x warm |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for w in results["memory"]["workers"]:
-        lines.append(f"| {w['pid']} | {w['from_s']:.0f} to {w['to_s']:.0f} | {w['start_mib']} | "
-                     f"{w['warm_mib']} | {w['peak_mib']} | {w['end_mib']} | "
-                     f"{'yes' if w['flat'] else 'NO'} |")  # fmt: skip
+        lines.append(
+            f"| {w['pid']} | {w['from_s']:.0f} to {w['to_s']:.0f} | {w['start_mib']} | "
+            f"{w['warm_mib']} | {w['peak_mib']} | {w['end_mib']} | "
+            f"{'yes' if w['flat'] else 'NO'} |"
+        )
     parts = [
         *intro("Soak", "bench.soak", results["duration_s"], "--seconds N; --quick: 30 s smoke run"),
-        machine_line(results["machine"], verdict), "", check_table(results), "", "\n".join(lines),
-        "", *[f"- {note}" for note in _notes(results)],
-    ]  # fmt: skip
+        machine_line(results["machine"], verdict),
+        "",
+        check_table(results),
+        "",
+        "\n".join(lines),
+        "",
+        *[f"- {note}" for note in _notes(results)],
+    ]
     return "\n".join(parts) + "\n"
 
 

@@ -16,8 +16,8 @@ from types import FrameType, TracebackType
 
 import psycopg
 
-from candlesvc.cli.localdb import LocalCluster, free_port
 from candlesvc.service.keys import generate_key
+from candlesvc.store.localdb import LocalCluster, free_port
 from candlesvc.store.schema import apply_migrations
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,9 +60,12 @@ class Stack:
         with self.log_path.open("ab") as log:
             self._proc = subprocess.Popen(
                 [venv_tool("gunicorn"), "-c", "python:candlesvc.gunicorn_conf", "wsgi:app"],
-                cwd=REPO, env=self._service_env(), stdout=log, stderr=log,
+                cwd=REPO,
+                env=self._service_env(),
+                stdout=log,
+                stderr=log,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         deadline = time.monotonic() + 60
         while not _ready(self.port):
             if self._proc.poll() is not None:
@@ -114,15 +117,25 @@ class Stack:
     def _service_env(self) -> dict[str, str]:
         """The service's environment: only what deployment sets, none of the caller's tuning."""
         env = {k: v for k, v in os.environ.items() if k in _INHERITED}
-        env |= {"DATABASE_URL": self.url, "MT5_API_KEY": self.api_key,
-                "BIND": f"127.0.0.1:{self.port}", "LOG_LEVEL": "INFO"}  # fmt: skip
+        env |= {
+            "DATABASE_URL": self.url,
+            "MT5_API_KEY": self.api_key,
+            "BIND": f"127.0.0.1:{self.port}",
+            "LOG_LEVEL": "INFO",
+        }
         return env | {k: str(v) for k, v in self._tuning.items() if v}
 
     def _gunicorn_settings(self) -> list[str]:
         """Workers and worker class as candlesvc.gunicorn_conf resolves them here."""
         probe = "import candlesvc.gunicorn_conf as c; print(c.workers, c.worker_class)"
-        done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=self._service_env(),
-                              capture_output=True, text=True, check=True)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=REPO,
+            env=self._service_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return done.stdout.split()
 
 
@@ -148,8 +161,11 @@ def venv_tool(name: str) -> str:
 
 def children_of(pid: int) -> list[int]:
     """The processes whose parent is `pid`."""
-    return [int(stat.parent.name) for stat in Path("/proc").glob("[0-9]*/stat")
-            if _parent_of(stat) == str(pid)]  # fmt: skip
+    return [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _parent_of(stat) == str(pid)
+    ]
 
 
 def rss_kib(pid: int) -> int | None:

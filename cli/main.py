@@ -8,7 +8,7 @@ from candlesvc.service.keys import generate_key
 from candlesvc.store.schema import apply_migrations
 
 from . import importer, serve
-from .common import DatabaseUrl, fail
+from .common import DatabaseUrl, Exit, fail
 
 app = typer.Typer(
     help="Ingest MetaTrader 5 candles into PostgreSQL.",
@@ -41,7 +41,7 @@ def db_init(database_url: DatabaseUrl) -> None:
     try:
         applied = apply_migrations(database_url)
     except (psycopg.Error, RuntimeError, OSError) as error:
-        fail(f"schema not applied: {error}", code=3)
+        fail(f"schema not applied: {error}", code=Exit.DATABASE)
     if applied:
         console.print(f"applied: {', '.join(applied)}")
     else:

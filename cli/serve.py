@@ -12,11 +12,11 @@ import typer
 
 from candlesvc.service.keys import generate_key
 from candlesvc.service.settings import SettingsError, load_settings
+from candlesvc.store.localdb import LocalCluster, LocalDbError
+from candlesvc.store.private import UnsafePathError, create_private, read_private
 from candlesvc.store.schema import apply_migrations
 
-from .common import fail
-from .localdb import LocalCluster, LocalDbError
-from .private import UnsafePathError, create_private, read_private
+from .common import Exit, fail
 
 DEFAULT_DATA_DIR = ".candlesvc"
 KEY_FILE = "api-key"
@@ -67,7 +67,7 @@ def _check_settings(env: dict[str, str]) -> None:
     try:
         load_settings(env)
     except SettingsError as error:
-        fail(f"refusing to start: {error}", code=2)
+        fail(f"refusing to start: {error}", code=Exit.USAGE)
 
 
 def _local_cluster(data_dir: Path) -> LocalCluster:
@@ -76,9 +76,9 @@ def _local_cluster(data_dir: Path) -> LocalCluster:
         cluster = LocalCluster(data_dir)
         cluster.prepare()
     except LocalDbError as error:
-        fail(str(error), code=3)
+        fail(str(error), code=Exit.DATABASE)
     except UnsafePathError as error:
-        fail(f"refusing to start: {error}", code=2)
+        fail(f"refusing to start: {error}", code=Exit.USAGE)
     return cluster
 
 
@@ -89,9 +89,9 @@ def _local_database(cluster: LocalCluster) -> str:
         url = cluster.ensure_database(info, "candlesvc")
         apply_migrations(url)
     except LocalDbError as error:
-        fail(str(error), code=3)
+        fail(str(error), code=Exit.DATABASE)
     except UnsafePathError as error:  # cluster.json
-        fail(f"refusing to start: {error}", code=2)
+        fail(f"refusing to start: {error}", code=Exit.USAGE)
     _say(f"local PostgreSQL on 127.0.0.1:{info.port}, data in {cluster.pgdata}")
     return url
 
@@ -106,7 +106,7 @@ def _local_key(key_file: Path) -> tuple[str, bool]:
     try:
         return read_private(key_file).strip(), new
     except UnsafePathError as error:
-        fail(f"refusing to start: {error}", code=2)
+        fail(f"refusing to start: {error}", code=Exit.USAGE)
 
 
 def _announce(key_file: Path, new_key: str | None, address: str) -> None:
@@ -134,8 +134,17 @@ def _say(line: str) -> None:
 def _gunicorn(env: dict[str, str], bind: str, workers: int | None) -> int:
     """Run gunicorn until it exits, passing SIGINT and SIGTERM on to it."""
     count = ["--workers", str(workers)] if workers else []
-    command = [sys.executable, "-m", "gunicorn", "-c", "python:candlesvc.gunicorn_conf",
-               "--bind", bind, *count, "candlesvc.wsgi:app"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:candlesvc.gunicorn_conf",
+        "--bind",
+        bind,
+        *count,
+        "candlesvc.wsgi:app",
+    ]
     server = subprocess.Popen(command, env=env)
 
     def forward(signum: int, _frame: object) -> None:

@@ -23,8 +23,29 @@ TERMINAL_HEADERS = {  # what the terminal adds by itself
     "User-Agent": "MetaTrader 5 Terminal/5.4410 (Windows NT 10.0; x64)",
 }
 DIGITS = 5
-TIMEFRAMES = ("M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",
-              "H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1")  # fmt: skip
+TIMEFRAMES = (
+    "M1",
+    "M2",
+    "M3",
+    "M4",
+    "M5",
+    "M6",
+    "M10",
+    "M12",
+    "M15",
+    "M20",
+    "M30",
+    "H1",
+    "H2",
+    "H3",
+    "H4",
+    "H6",
+    "H8",
+    "H12",
+    "D1",
+    "W1",
+    "MN1",
+)
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -256,13 +277,17 @@ class CandleSync:
     # --- the conversation ---------------------------------------------------------------
     def ask_latest(self, s: Stream) -> int:
         """AskLatest: where does the stored history of this stream end?"""
-        url = (f"{self.inputs.service_url}/api/v1/candles/latest?symbol={url_encode(s.stored)}"
-               f"&timeframe={s.name}&source_tz={url_encode(self.zone())}")  # fmt: skip
+        url = (
+            f"{self.inputs.service_url}/api/v1/candles/latest?symbol={url_encode(s.stored)}"
+            f"&timeframe={s.name}&source_tz={url_encode(self.zone())}"
+        )
         reply = self.http("GET", url, "")
         if reply.status == 404:
             s.sent = 0
-            self.print(f"{s.symbol} {s.name}: nothing stored yet, backfilling up to "
-                       f"{self.inputs.backfill_bars} bars")  # fmt: skip
+            self.print(
+                f"{s.symbol} {s.name}: nothing stored yet, backfilling up to "
+                f"{self.inputs.backfill_bars} bars"
+            )
         elif reply.status == 200 and reply.answer.get("server_time", -1) > 0:
             s.sent = reply.answer["server_time"]
             self.print(f"{s.symbol} {s.name}: stored up to {time_to_string(s.sent)} (server time)")
@@ -278,15 +303,18 @@ class CandleSync:
     def stop(self, s: Stream, answer: str) -> int:
         """Stop: the service refuses this stream's symbol, timeframe or zone."""
         s.stopped = True
-        self.print(f"{s.symbol} {s.name}: the service refuses this stream, HTTP 422 {answer}; "
-                   "it is stopped (check InpSymbolMap and InpServerTimeZone)")  # fmt: skip
+        self.print(
+            f"{s.symbol} {s.name}: the service refuses this stream, HTTP 422 {answer}; "
+            "it is stopped (check InpSymbolMap and InpServerTimeZone)"
+        )
         return 0
 
     def pending_bars(self, s: Stream) -> list[Rates] | None:
         """PendingBars: the oldest closed bars after s.sent; None while history is incomplete."""
         series = self.terminal.series[(s.symbol, s.name)]
         if not self.terminal.connected or not series.synchronized:
-            return self.waiting(s, "the terminal is not connected, or its history is not in sync")
+            self.waiting(s, "the terminal is not connected, or its history is not in sync")
+            return None
         forming, start = series.itime(0), self.first_pending(s)
         if forming == 0 or start == 0 or start >= forming:
             return self.ready(s, [])
@@ -298,7 +326,8 @@ class CandleSync:
         bars = series.copy_rates(start, stop)
         if len(bars) != count or bars[0].time < start or bars[-1].time != stop:
             when = time_to_string(start)
-            return self.waiting(s, f"{len(bars)} of {count} bars from {when} copied")
+            self.waiting(s, f"{len(bars)} of {count} bars from {when} copied")
+            return None
         return self.ready(s, bars)
 
     def first_pending(self, s: Stream) -> int:
@@ -334,8 +363,10 @@ class CandleSync:
         if reply.status != 201:
             return self.failed(s, "POST", reply)
         s.sent, s.refresh, s.backoff = bars[-1].time, False, 0
-        self.print(f"{s.symbol} {s.name}: {len(bars)} bar(s) {time_to_string(bars[0].time)} .. "
-                   f"{time_to_string(s.sent)}: {reply.text}")  # fmt: skip
+        self.print(
+            f"{s.symbol} {s.name}: {len(bars)} bar(s) {time_to_string(bars[0].time)} .. "
+            f"{time_to_string(s.sent)}: {reply.text}"
+        )
         return 1
 
     def refused(self, s: Stream, bars: list[Rates], reply: Reply) -> int:
@@ -353,8 +384,9 @@ class CandleSync:
                     f"{reply.status} {reply.text}; retrying {s.batch} at a time{lower}"
                 )
             return 1
-        self.print(f"{s.symbol} {s.name}: bar {when} refused, HTTP {reply.status} {reply.text}; "
-                   "skipped")  # fmt: skip
+        self.print(
+            f"{s.symbol} {s.name}: bar {when} refused, HTTP {reply.status} {reply.text}; skipped"
+        )
         s.sent, s.batch = bars[0].time, s.limit
         return 1
 
@@ -366,8 +398,10 @@ class CandleSync:
         reply = self.http("POST", self.post_url(s), self.batch_json(s, [bar]))
         if reply.status in (413, 422):
             s.refused = bar.time
-            self.print(f"{s.symbol} {s.name}: forming bar {time_to_string(bar.time)} refused, "
-                       f"HTTP {reply.status} {reply.text}")  # fmt: skip
+            self.print(
+                f"{s.symbol} {s.name}: forming bar {time_to_string(bar.time)} refused, "
+                f"HTTP {reply.status} {reply.text}"
+            )
             return 0
         if reply.status != 201:
             return self.failed(s, "POST forming bar", reply)
@@ -395,10 +429,15 @@ class CandleSync:
         answer = json.loads(text or "{}")
         self.requests.append(
             Request(
-                method, url, data, response.status_code, answer, dict(response.headers),
+                method,
+                url,
+                data,
+                response.status_code,
+                answer,
+                dict(response.headers),
                 self.terminal.now_ms,
             )
-        )  # fmt: skip
+        )
         result_headers = "".join(f"{k}: {v}\r\n" for k, v in response.headers.items())
         return Reply(response.status_code, text, answer, result_headers)
 
@@ -412,8 +451,10 @@ class CandleSync:
             wait = s.backoff
         s.retry_at = self.now() + wait * 1000
         everyone = " (Retry-After: all streams wait)" if self.paused > self.now() else ""
-        self.print(f"{s.symbol} {s.name}: {what} answered HTTP {reply.status} {reply.text}; "
-                   f"retrying in {wait} s{everyone}")  # fmt: skip
+        self.print(
+            f"{s.symbol} {s.name}: {what} answered HTTP {reply.status} {reply.text}; "
+            f"retrying in {wait} s{everyone}"
+        )
         return -1
 
     def now(self) -> int:
@@ -453,13 +494,15 @@ class CandleSync:
         if not i.server_time_zone or has_blank(i.server_time_zone):
             return "InpServerTimeZone must be NY+7, an IANA name, an offset such as +02:00, or auto"
         checks = [
-            (i.batch_size < 1,
-             "InpBatchSize must be at least 1 (and at most the service's MAX_BATCH)"),
+            (
+                i.batch_size < 1,
+                "InpBatchSize must be at least 1 (and at most the service's MAX_BATCH)",
+            ),
             (i.backfill_bars < 1, "InpBackfillBars must be at least 1"),
             (not 1000 <= i.timeout_ms <= 60000, "InpTimeoutMs must be between 1000 and 60000"),
             (i.max_backoff_sec < 1, "InpMaxBackoffSec must be at least 1"),
             (i.timer_seconds < 1, "InpTimerSeconds must be at least 1"),
-        ]  # fmt: skip
+        ]
         return next((problem for failed, problem in checks if failed), "")
 
     def parse_streams(self) -> str:
@@ -484,8 +527,10 @@ class CandleSync:
         """AddStream: "" or why this stream cannot be added."""
         for other in self.streams:
             if other.stored == stored and other.name == name:
-                return (f"{other.symbol} and {symbol} would both be stored as {stored} {name}: "
-                        "give them different names in InpSymbolMap")  # fmt: skip
+                return (
+                    f"{other.symbol} and {symbol} would both be stored as {stored} {name}: "
+                    "give them different names in InpSymbolMap"
+                )
         if name not in TIMEFRAMES:
             return f"InpTimeframes: unknown timeframe '{name}' (use M1 ... H1 ... MN1)"
         batch = self.inputs.batch_size

@@ -12,10 +12,11 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from psycopg import sql
 from pytest_postgresql import factories
 
-from candlesvc.cli.localdb import SUPERUSER, LocalCluster, LocalDbError, free_port
 from candlesvc.service.app import create_app
+from candlesvc.store.localdb import SUPERUSER, LocalCluster, LocalDbError, free_port
 from candlesvc.store.schema import apply_migrations
 
 pytest_plugins = ("tests.supabase",)  # the Supabase-shaped cluster and its fixtures
@@ -23,6 +24,7 @@ API_KEY = "test-key-" + "k" * 32
 OTHER_KEY = "rotated-key-" + "r" * 32
 PG_PORT = free_port()
 PG_PASSWORD = secrets.token_urlsafe(16)
+THROWAWAY = ("fsync", "synchronous_commit", "full_page_writes")  # the shared test server's
 
 
 def scratch_dir() -> Path:
@@ -41,6 +43,10 @@ def pg_cluster() -> Iterator[LocalCluster]:
     except LocalDbError as error:
         pytest.fail(str(error), pytrace=False)
     cluster.ensure_running(PG_PORT, PG_PASSWORD)
+    with psycopg.connect(db_url("postgres"), autocommit=True) as conn:
+        for setting in THROWAWAY:  # each test clones a database: no need to outlive a crash
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+        conn.execute("SELECT pg_reload_conf()")
     yield cluster
     cluster.stop()
     shutil.rmtree(root, ignore_errors=True)
@@ -64,7 +70,29 @@ postgresql_noproc = factories.postgresql_noproc(
     dbname="candles",
     load=[load_schema],
 )
-postgresql = factories.postgresql("postgresql_noproc")
+
+
+@pytest.fixture
+def postgresql(postgresql_noproc: Any) -> Iterator[psycopg.Connection[Any]]:
+    """A database of this test's own, a copy of the schema's template, dropped afterwards.
+
+    Copied file by file (STRATEGY FILE_COPY): on this throwaway server, about four times
+    faster than the default, which writes the whole template to the WAL.
+    """
+    name = f"candles_{secrets.token_hex(6)}"
+    create = "CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY"
+    with psycopg.connect(db_url("postgres"), autocommit=True) as admin:
+        admin.execute(
+            sql.SQL(create).format(
+                sql.Identifier(name), sql.Identifier(postgresql_noproc.template_dbname)
+            )
+        )
+    try:
+        with psycopg.connect(db_url(name)) as conn:
+            yield conn
+    finally:
+        with psycopg.connect(db_url("postgres"), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from candlesvc.cli.localdb import free_port
+from candlesvc.store.localdb import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,8 +39,11 @@ def gunicorn(env: dict[str, str], log: Path, workers: int = 2) -> Iterator[Serve
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:candlesvc.gunicorn_conf", "wsgi:app"],
-            cwd=ROOT, env=full_env, stdout=sink, stderr=sink,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=full_env,
+            stdout=sink,
+            stderr=sink,
+        )
     served = Served(port, process, log)
     try:
         wait_healthy(port)

@@ -1,16 +1,20 @@
 """Small builders shared by the tests."""
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.types.numeric import NumericBinaryLoader
+from psycopg import sql
 
-from candlesvc.store.writer import EncodedBatch
+from candlesvc.store import table
+from candlesvc.store.encoding import EncodedBatch
 from tests.conftest import API_KEY
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
+FIXTURES = ROOT / "tests" / "fixtures"
+Row = tuple[Any, ...]
 
 
 def candle(**overrides: Any) -> dict[str, Any]:
@@ -49,50 +53,28 @@ def post(client: Any, body: Any, key: str | None = API_KEY, **kwargs: Any) -> An
 
 def rows(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
     """Every stored candle, in key order, without id and created_at."""
-    return conn.execute(
-        'SELECT symbol, timeframe, "timestamp", open, high, low, close, volume'
-        ' FROM market_data_candles ORDER BY symbol, timeframe, "timestamp"'
-    ).fetchall()
+    return conn.execute(table.SELECT_ROWS).fetchall()
 
 
-def copy_rows(batch: EncodedBatch) -> list[tuple[str, ...]]:
-    """A batch's COPY rows as texts, prices in fixed notation, whichever the data's format."""
-    if batch.data is None:
-        return []
-    if batch.binary:
-        return [_binary_row_texts(fields) for fields in _binary_rows(batch.data)]
-    return [_text_row_texts(line.split("\t")) for line in batch.data.decode().splitlines()]
+def copy_rows(conn: psycopg.Connection[Any], *batches: EncodedBatch) -> list[list[Row]]:
+    """Each batch's COPY rows as PostgreSQL reads them (as texts, in order), either format.
 
-
-def _text_row_texts(fields: list[str]) -> tuple[str, ...]:
-    """A COPY text row's fields, its prices in fixed notation."""
-    symbol, timeframe, stamp, *prices, volume = fields
-    return (symbol, timeframe, stamp, *(format(Decimal(p), "f") for p in prices), volume)
-
-
-def _binary_row_texts(fields: list[bytes]) -> tuple[str, ...]:
-    """A binary COPY row's fields (volume before prices) as the texts of a COPY text row."""
-    symbol, timeframe, stamp, volume, *prices = fields
-    micros = int.from_bytes(stamp, "big", signed=True)
-    instant = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
-    numeric = NumericBinaryLoader(1700).load
-    return (
-        symbol.decode(),
-        timeframe.decode(),
-        str(instant).replace("+00:00", "+00"),
-        *(format(numeric(price), "f") for price in prices),
-        str(int.from_bytes(volume, "big", signed=True)),
-    )
-
-
-def _binary_rows(data: bytes) -> Iterator[list[bytes]]:
-    """The fields of each row of binary COPY data (no header, no trailer)."""
-    at = 0
-    while at < len(data):
-        count, at = int.from_bytes(data[at : at + 2], "big"), at + 2
-        fields = []
-        for _ in range(count):
-            size, at = int.from_bytes(data[at : at + 4], "big"), at + 4
-            fields.append(data[at : at + size])
-            at += size
-        yield fields
+    The batches are COPYed into the writer's own staging table (one COPY per format), in a
+    transaction rolled back.
+    """
+    texts = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in table.COLUMNS)
+    copied = [b for b in batches if b.data and not b.binary] + [
+        b for b in batches if b.data and b.binary
+    ]
+    with conn.transaction(force_rollback=True), conn.cursor() as cur:
+        cur.execute("SET LOCAL timezone = 'UTC'")
+        cur.execute(table.STAGE)
+        for binary in (False, True):
+            data = b"".join(b.data or b"" for b in copied if b.binary is binary)
+            if data:
+                with cur.copy(table.copy(table.STAGING, binary)) as copy:
+                    copy.write(replace(copied[0], data=data, binary=binary).copy_data())
+        query = sql.SQL("SELECT {} FROM {} ORDER BY ord").format(texts, table.STAGING)
+        found = iter(cur.execute(query).fetchall())
+        rows = {id(b): [tuple(next(found)) for _ in range(b.size)] for b in copied}
+    return [rows.get(id(b), []) for b in batches]

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from candlesvc.cli.localdb import SUPERUSER, free_port
+from candlesvc.store.localdb import SUPERUSER, free_port
 from tests.conftest import PG_PASSWORD, PG_PORT, scratch_dir
 from tests.programs import require
 
@@ -84,9 +84,14 @@ def _configure(bouncer: Bouncer) -> Path:
     folder = bouncer.folder
     ini = folder / "pgbouncer.ini"
     ini.write_text(
-        _INI.format(upstream=PG_PORT, port=bouncer.port, pool_size=bouncer.pool_size,
-                    folder=folder, user=SUPERUSER)
-    )  # fmt: skip
+        _INI.format(
+            upstream=PG_PORT,
+            port=bouncer.port,
+            pool_size=bouncer.pool_size,
+            folder=folder,
+            user=SUPERUSER,
+        )
+    )
     userlist = folder / "userlist.txt"
     userlist.write_text(f'"{SUPERUSER}" "{PG_PASSWORD}"\n')
     userlist.chmod(0o600)

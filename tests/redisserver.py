@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from candlesvc.cli.localdb import free_port
+from candlesvc.store.localdb import free_port
 from tests.programs import require
 
 

@@ -39,15 +39,35 @@ INTEGER_DIGITS = 20  # and below 1E+20 in magnitude
 MAX_VOLUME = 2**63 - 1
 BROKER_CHARS = string.ascii_letters + string.digits + " ._#!$+-&"
 BROKER_SYMBOLS = [
-    "EURUSD", "EURUSD!", "WDO$N", "GOLD#", "XAUUSDm", "XAUUSD.pro", "US30.cash", "#AAPL",
-    "DE40.c", "SPX500p", "EURUSD+", "EURUSD.raw", "US Oil", "Volatility 75 Index", "AT&T",
-]  # fmt: skip
+    "EURUSD",
+    "EURUSD!",
+    "WDO$N",
+    "GOLD#",
+    "XAUUSDm",
+    "XAUUSD.pro",
+    "US30.cash",
+    "#AAPL",
+    "DE40.c",
+    "SPX500p",
+    "EURUSD+",
+    "EURUSD.raw",
+    "US Oil",
+    "Volatility 75 Index",
+    "AT&T",
+]
 NEW_YORK = ZoneInfo("America/New_York")
 IANA_NAMES = (  # DST both ways, 30-minute DST, a skipped day, negative DST, odd offsets
-    "Europe/Athens", "America/New_York", "Europe/Dublin", "Australia/Lord_Howe", "Pacific/Apia",
-    "Pacific/Chatham", "America/St_Johns", "Africa/Casablanca", "America/Sao_Paulo",
+    "Europe/Athens",
+    "America/New_York",
+    "Europe/Dublin",
+    "Australia/Lord_Howe",
+    "Pacific/Apia",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "Africa/Casablanca",
+    "America/Sao_Paulo",
     "Asia/Kolkata",
-)  # fmt: skip
+)
 # source_tz -> (zone, shift), written out independently of candlesvc.timezones.
 CLOCKS: dict[str, tuple[tzinfo, timedelta]] = {
     "UTC": (UTC, timedelta(0)),
@@ -350,7 +370,7 @@ def wall_timestamps(clock: str) -> st.SearchStrategy[Sent]:
 def offsets() -> st.SearchStrategy[timedelta]:
     """UTC offsets in whole minutes, as ISO 8601 writes them, up to a day either way.
 
-    Offsets with seconds or fractions are refused by the model (tests/test_models.py).
+    Offsets with seconds or fractions are refused by the model (tests/model/test_candle.py).
     """
     return st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timedelta(minutes=m))
 

@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from candlesvc.cli.localdb import SUPERUSER, LocalCluster, LocalDbError
+from candlesvc.store.localdb import SUPERUSER, LocalCluster, LocalDbError
 from candlesvc.store.schema import apply_migrations
 from tests.conftest import PG_PASSWORD, PG_PORT, scratch_dir
 
@@ -142,8 +142,11 @@ class SupabaseCluster:
         """A new database copied from a template, owned by postgres; its name."""
         name = f"sb_{secrets.token_hex(4)}"
         with psycopg.connect(self.backend.superuser_url(), autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER postgres").format(
-                sql.Identifier(name), sql.Identifier(template)))  # fmt: skip
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER postgres").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
         return name
 
     def drop(self, dbname: str) -> None:
@@ -176,8 +179,11 @@ def build_supabase_shape(backend: Backend) -> list[tuple[Any, ...]]:
         conn.execute(_DEMOTE)
     reserved = role_shape(backend.url(SHAPE))
     with psycopg.connect(backend.superuser_url(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER postgres").format(
-            sql.Identifier(CANDLES), sql.Identifier(SHAPE)))  # fmt: skip
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER postgres").format(
+                sql.Identifier(CANDLES), sql.Identifier(SHAPE)
+            )
+        )
     apply_migrations(backend.url(CANDLES))  # as the demoted postgres, like a user's db init
     return reserved
 
@@ -225,7 +231,7 @@ def empty_plain_database() -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-@pytest.fixture(params=["postgres", "supabase"])
+@pytest.fixture(params=["postgres", pytest.param("supabase", marks=pytest.mark.slow)])
 def empty_backend_database(request: pytest.FixtureRequest) -> tuple[Backend, str]:
     """A database without the schema, on plain PostgreSQL and on Supabase."""
     if request.param == "postgres":
@@ -234,7 +240,7 @@ def empty_backend_database(request: pytest.FixtureRequest) -> tuple[Backend, str
     return cluster.backend, request.getfixturevalue("empty_supabase_database")
 
 
-@pytest.fixture(params=["postgres", "supabase"])
+@pytest.fixture(params=["postgres", pytest.param("supabase", marks=pytest.mark.slow)])
 def backend_database(request: pytest.FixtureRequest) -> tuple[Backend, str]:
     """This test's own database with the schema, on plain PostgreSQL and on Supabase."""
     if request.param == "postgres":
@@ -249,8 +255,11 @@ def ensure_authenticator(backend: Backend, dbname: str) -> None:
     with psycopg.connect(backend.superuser_url(dbname), autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'authenticator'").fetchone():
             return
-        conn.execute(sql.SQL("CREATE ROLE authenticator LOGIN NOINHERIT PASSWORD {}").format(
-            sql.Literal(backend.password)))  # fmt: skip
+        conn.execute(
+            sql.SQL("CREATE ROLE authenticator LOGIN NOINHERIT PASSWORD {}").format(
+                sql.Literal(backend.password)
+            )
+        )
         conn.execute("GRANT anon, authenticated, service_role TO authenticator")
 
 

@@ -9,16 +9,28 @@ from typing import BinaryIO, Literal, cast
 
 from candlesvc.model.candle import TIMEFRAMES
 
-MT4_PERIODS = {"1": "M1", "5": "M5", "15": "M15", "30": "M30", "60": "H1", "240": "H4",
-               "1440": "D1", "10080": "W1", "43200": "MN1"}  # fmt: skip
+MT4_PERIODS = {
+    "1": "M1",
+    "5": "M5",
+    "15": "M15",
+    "30": "M30",
+    "60": "H1",
+    "240": "H4",
+    "1440": "D1",
+    "10080": "W1",
+    "43200": "MN1",
+}
 _MT5_NAME = re.compile(rf"^(.+)_({'|'.join(TIMEFRAMES)})(?:_\d{{8,12}}){{0,2}}$", re.I)
 _MT4_NAME = re.compile(rf"^(.+?)({'|'.join(MT4_PERIODS)})$")
 _MT4_ROW = re.compile(r"^\d{4}\.\d\d\.\d\d,\d\d:\d\d(?::\d\d)?(?:,[^,]*){5}$")
 MT4_COLUMNS = ("DATE", "TIME", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME")
 _PRICES = ("OPEN", "HIGH", "LOW", "CLOSE")
 VolumeKind = Literal["tick", "real"]
-_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
-         (codecs.BOM_UTF16_BE, "utf-16-be"))  # fmt: skip
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 class FormatError(ValueError):

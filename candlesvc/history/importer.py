@@ -1,52 +1,44 @@
-"""Import one history file: parse it in worker processes, write its chunks in one transaction."""
+"""Import one history file: file -> rows -> candles -> encoded chunks -> the store's writer.
 
-import gc
+The file's blocks are parsed into chunks by the pipeline (history.pipeline: worker
+processes, read-ahead); the chunks are written here, on one connection, in one
+transaction for the file (or one per chunk).
+"""
+
 import os
-import queue
-import signal
 import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from contextlib import AbstractContextManager, nullcontext, suppress
+from collections.abc import Callable, Generator, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 import psycopg
 
 from candlesvc.history.files import FormatError
-from candlesvc.history.pipeline import start_server
-from candlesvc.history.rows import (
-    MAX_PROBLEMS,
-    Block,
-    Chunk,
-    ImportSpec,
-    Problem,
-    parse_block,
-    read_blocks,
+from candlesvc.history.pipeline import (
+    Demand,
+    WorkerFailedError,
+    chunks,
+    rare_collections,
+    read_ahead,
 )
-from candlesvc.model.timezones import ClockState
+from candlesvc.history.rows import MAX_PROBLEMS, Chunk, ImportSpec, Problem, read_blocks
 from candlesvc.store.access import write_access
+from candlesvc.store.encoding import EncodedBatch
 from candlesvc.store.pool import connect_kwargs
-from candlesvc.store.writer import CandleWriter, EncodedBatch, OnConflict, WriteResult
+from candlesvc.store.writer import CandleWriter, OnConflict, WriteResult
+
+__all__ = ["WorkerFailedError"]  # raised by import_file, defined by the pipeline
 
 STDIN = "-"
 PARALLEL_BYTES = 8 << 20  # files at least this large are parsed by one worker process per core
 MAX_AUTO_JOBS = 8  # worker processes chosen by default at most: blocks in flight cost memory
-Item = TypeVar("Item")
 
 
 class ImportAbortedError(Exception):
     """The database could not be reached or failed: the import stops; the message says why."""
-
-
-class WorkerFailedError(Exception):
-    """A worker process parsing the file died (killed, out of memory): the import stops."""
 
 
 @dataclass(frozen=True)
@@ -101,17 +93,6 @@ class FileReport:
         self.duplicates += result.duplicates
 
 
-@dataclass
-class LinesWanted:
-    """Whether blocks parsed from now on need COPY lines; the writing of chunks sets it.
-
-    Once a chunk was all stored already, the next blocks are parsed without lines: a
-    re-imported file is only counted. A block that then has new rows is parsed again.
-    """
-
-    wanted: bool = True
-
-
 OnChunk = Callable[[FileReport, Chunk], None]
 
 
@@ -126,16 +107,16 @@ def import_file(
     report = FileReport(plan.name, plan.spec.symbol, plan.spec.timeframe)
     started = time.perf_counter()
     try:
-        with _open_binary(plan.name) as binary:
-            lines = LinesWanted(wanted=database_url is not None)
-            chunks = _read_ahead(read_chunks(binary, plan.spec, plan.workers(), lines))
+        with rare_collections(), _open_binary(plan.name) as binary:
+            demand = Demand(data=database_url is not None)
+            parsed = read_ahead(_parsed(binary, plan, demand))
             try:
                 if database_url is None:
-                    _count(chunks, report, on_chunk)
+                    _count(parsed, report, on_chunk)
                 else:
-                    _store(database_url, chunks, report, atomic, on_chunk, plan.on_conflict, lines)
+                    _store(database_url, parsed, report, atomic, on_chunk, plan.on_conflict, demand)
             finally:
-                chunks.close()
+                parsed.close()
     except FormatError as error:
         report.error = str(error)
     report.seconds = time.perf_counter() - started
@@ -143,91 +124,13 @@ def import_file(
     return report
 
 
-def read_chunks(
-    binary: BinaryIO, spec: ImportSpec, jobs: int, lines: LinesWanted | None = None
-) -> Generator[Chunk, None, None]:
-    """The file's chunks in file order, parsed here (jobs=1) or by worker processes.
-
-    A block is parsed without knowing where the file's clock stood before it; in the
-    rare case that mattered (it starts inside an hour a DST change repeats), it is
-    parsed again once that is known. Each chunk can parse its block again, with lines.
-    """
-    carry: ClockState = None
-    blocks = read_blocks(binary, spec)
-    wanted = lines or LinesWanted()
-    parsed = _in_workers(blocks, spec, jobs, wanted) if jobs > 1 else _here(blocks, spec, wanted)
+def _parsed(binary: BinaryIO, plan: FilePlan, demand: Demand) -> Generator[Chunk, None, None]:
+    """The file's chunks in file order, closing its blocks while the file is still open."""
+    blocks = read_blocks(binary, plan.spec)
     try:
-        for block, chunk in parsed:
-            if chunk.clock_sensitive and carry is not None:
-                chunk = parse_block(block, spec, carry)
-            chunk.reread = partial(parse_block, block, spec, carry)
-            carry = chunk.clock or carry  # None: these rows did not move the clock
-            yield chunk
-    finally:  # now, while the file is still open
-        parsed.close()
-        blocks.close()
-
-
-def _here(
-    blocks: Iterable[Block], spec: ImportSpec, lines: LinesWanted
-) -> Generator[tuple[Block, Chunk], None, None]:
-    """Parse the blocks in this process."""
-    for block in blocks:
-        yield block, parse_block(block, spec, lines=lines.wanted)
-
-
-def _in_workers(
-    blocks: Iterable[Block], spec: ImportSpec, jobs: int, lines: LinesWanted
-) -> Generator[tuple[Block, Chunk], None, None]:
-    """Parse the blocks in `jobs` processes, a few blocks ahead, yielding them in order."""
-    pool = _start_pool(jobs)
-    if pool is None:  # no process pool here (a read-only /dev/shm): parse in this process
-        yield from _here(blocks, spec, lines)
-        return
-    pending: deque[tuple[Block, Future[Chunk]]] = deque()
-    try:
-        for block in blocks:
-            pending.append((block, pool.submit(parse_block, block, spec, None, lines.wanted)))
-            if len(pending) > 2 * jobs:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
-    except BrokenProcessPool:
-        raise WorkerFailedError(
-            "a worker process parsing the file died (out of memory?); --jobs 1 parses it here"
-        ) from None
+        yield from chunks(blocks, plan.spec, plan.workers(), demand)
     finally:
-        pool.shutdown(cancel_futures=True)
-
-
-def _start_pool(jobs: int) -> ProcessPoolExecutor | None:
-    """A pool of `jobs` worker processes, their fork server already starting; None if refused."""
-    context = start_server()  # if not yet running, it loads the parsing code meanwhile
-    if context is None:
-        return None
-    try:
-        return ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker)
-    except OSError:
-        return None
-
-
-def _start_worker() -> None:
-    """Leave Ctrl-C to the main process, and collect garbage less often."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    collect_less()
-
-
-def collect_less() -> None:
-    """Run the garbage collector less often: rows are many, short-lived and acyclic.
-
-    Freezing what is loaded so far (modules, schemas) keeps full collections short. A
-    block's rows stay alive until it is encoded; collections more often than every few
-    blocks would scan them again and again (a twentieth of the parsing time at 50,000).
-    """
-    gc.freeze()
-    gc.set_threshold(500_000, 20, 100)
+        blocks.close()
 
 
 def _open_binary(name: str) -> AbstractContextManager[BinaryIO]:
@@ -258,7 +161,7 @@ def _store(
     atomic: bool,
     on_chunk: OnChunk,
     on_conflict: OnConflict,
-    lines: LinesWanted,
+    demand: Demand,
 ) -> None:
     """Write the file's chunks on one connection; after an invalid row, only count.
 
@@ -272,7 +175,7 @@ def _store(
     try:
         with conn:
             _require_write_access(conn, on_conflict)
-            writes = _Writes(CandleWriter(conn, on_conflict), lines)
+            writes = _Writes(CandleWriter(conn, on_conflict), demand)
             _write_chunks(conn, chunks, report, atomic, on_chunk, writes)
     except psycopg.Error as error:
         outcome = "nothing from it was stored" if atomic else "chunks committed before are kept"
@@ -309,20 +212,20 @@ def _write_chunks(
 
 @dataclass(frozen=True)
 class _Writes:
-    """Stores chunks with the writer, and tells the parsing which chunks need lines."""
+    """Stores chunks with the writer, and tells the parsing whether chunks need COPY data."""
 
     writer: CandleWriter
-    lines: LinesWanted
+    demand: Demand
 
     def store(self, chunk: Chunk, batch: EncodedBatch) -> WriteResult:
-        """Write the chunk's candles, or count them if all stored; parse again if lines lack."""
+        """Write the chunk's candles, or count them if all stored; parse again if data lack."""
         result = None if batch.data is not None else self.writer.count_stored(batch)
         if result is None:
             if batch.data is None and chunk.reread is not None:
                 batch = chunk.reread().batch or batch
             result = self.writer.write_encoded(batch)
         all_stored = result.duplicates == result.received  # update mode: always write
-        self.lines.wanted = self.writer.on_conflict is OnConflict.UPDATE or not all_stored
+        self.demand.data = self.writer.on_conflict is OnConflict.UPDATE or not all_stored
         return result
 
 
@@ -343,37 +246,3 @@ def _cause(error: psycopg.Error) -> str:
 def _first_line(error: Exception) -> str:
     """The first line of an error's message."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def _read_ahead(items: Generator[Item, None, None], depth: int = 1) -> Generator[Item, None, None]:
-    """Run an iterator in a thread, up to `depth` items ahead, so parsing overlaps writing."""
-    ready: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                ready.put((True, item))
-            ready.put((False, None))
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            ready.put((False, error))
-        finally:
-            items.close()
-
-    worker = threading.Thread(target=produce, name="candlesvc-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            is_item, value = ready.get()
-            if not is_item:
-                if value is not None:
-                    raise value
-                return
-            yield value
-    finally:
-        stop.set()
-        while worker.is_alive():
-            with suppress(queue.Empty):
-                ready.get(timeout=0.05)

@@ -20,7 +20,7 @@ from candlesvc.history.files import Columns, FormatError, VolumeKind, detect_lay
 from candlesvc.model.candle import Candle, Symbol, TimeframeName
 from candlesvc.model.memo import Memo
 from candlesvc.model.timezones import ClockState, SourceZone
-from candlesvc.store.writer import (
+from candlesvc.store.encoding import (
     PLAIN_DECIMAL,
     EncodedBatch,
     NotPlainDecimalError,
@@ -186,8 +186,16 @@ def _read_at_once(block: Block, spec: ImportSpec, lines: bool = True) -> Encoded
             map(_PRICES.__getitem__, fields[column::width]) for column in columns.prices
         )
         volumes = list(map(int, fields[columns.volume :: width]))
-        values = zip(repeat(spec.symbol), repeat(spec.timeframe), map(add, days, times),
-                     open_, high, low, close, volumes)  # fmt: skip
+        values = zip(
+            repeat(spec.symbol),
+            repeat(spec.timeframe),
+            map(add, days, times),
+            open_,
+            high,
+            low,
+            close,
+            volumes,
+        )
         candles = _CANDLES.validate_python(list(map(ArgsKwargs, values)))
     except (ValueError, ValidationError):
         return None
@@ -227,9 +235,16 @@ def _parse(
     cost more than the rest of the row's parsing.
     """
     separator, width, label = (
-        columns.layout.separator, len(columns.layout.columns), columns.layout.label)  # fmt: skip
+        columns.layout.separator,
+        len(columns.layout.columns),
+        columns.layout.label,
+    )
     date, time, (open_, high, low, close), volume = (
-        columns.date, columns.time, columns.prices, columns.volume)  # fmt: skip
+        columns.date,
+        columns.time,
+        columns.prices,
+        columns.volume,
+    )
     days, times, resolve, prices = clock.days, clock.times, clock.resolve, _PRICES
     symbol, timeframe = spec.symbol, spec.timeframe
     batch = _Batch()
@@ -251,11 +266,18 @@ def _parse(
         except ValueError:
             batch.reject(number, label(volume), "volume must be an integer")
             continue
-        batch.rows.append({
-            "symbol": symbol, "timeframe": timeframe, "timestamp": stamp,
-            "open": prices[fields[open_]], "high": prices[fields[high]],
-            "low": prices[fields[low]], "close": prices[fields[close]], "volume": count,
-        })  # fmt: skip
+        batch.rows.append(
+            {
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "timestamp": stamp,
+                "open": prices[fields[open_]],
+                "high": prices[fields[high]],
+                "low": prices[fields[low]],
+                "close": prices[fields[close]],
+                "volume": count,
+            }
+        )
         batch.lines.append(number)
     return batch
 

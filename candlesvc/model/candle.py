@@ -22,9 +22,28 @@ from pydantic.dataclasses import dataclass
 from candlesvc.model.timezones import InOrder, SourceZone, parse_zone
 
 Timeframe = Literal[
-    "M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30",
-    "H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1",
-]  # fmt: skip
+    "M1",
+    "M2",
+    "M3",
+    "M4",
+    "M5",
+    "M6",
+    "M10",
+    "M12",
+    "M15",
+    "M20",
+    "M30",
+    "H1",
+    "H2",
+    "H3",
+    "H4",
+    "H6",
+    "H8",
+    "H12",
+    "D1",
+    "W1",
+    "MN1",
+]
 TIMEFRAMES: tuple[str, ...] = get_args(Timeframe)
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)

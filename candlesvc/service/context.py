@@ -48,9 +48,11 @@ def database_problem(error: psycopg.Error) -> Response:
     """Translate a database failure into a problem response, logging it with the request id."""
     sqlstate = getattr(error, "sqlstate", None)
     log.warning(
-        "database error %s: %s", sqlstate, type(error).__name__,
+        "database error %s: %s",
+        sqlstate,
+        type(error).__name__,
         extra={"request_id": g.get("request_id"), "sqlstate": sqlstate},
-    )  # fmt: skip
+    )
     if isinstance(error, psycopg.errors.LockNotAvailable):
         return unavailable("these candles are locked by another writer (an import?); retry later")
     if isinstance(error, psycopg.errors.QueryCanceled):

@@ -13,7 +13,7 @@ from candlesvc.model.candle import CandleBatch, IngestResult, validate_batch
 from candlesvc.service.body import read_body
 from candlesvc.service.context import database, pool, settings
 from candlesvc.service.openapi import openapi_document
-from candlesvc.service.problems import FieldError, RejectedError, problem
+from candlesvc.service.problems import FieldError, RejectedError, field_errors, problem
 from candlesvc.service.settings import Settings
 from candlesvc.store.access import write_access
 from candlesvc.store.writer import CandleWriter, OnConflict
@@ -91,20 +91,9 @@ def _decode(body: bytes) -> Any:
 
 
 def _invalid(error: ValidationError) -> Response:
-    errors = [
-        FieldError(loc=_location(e["loc"]), msg=e["msg"], type=e["type"])
-        for e in error.errors(include_url=False, include_input=False)[:MAX_LISTED_ERRORS]
-    ]
+    errors = field_errors(error, MAX_LISTED_ERRORS)
     detail = f"{error.error_count()} invalid value(s); nothing was stored"
     return problem(422, detail, errors=errors, error_count=error.error_count())
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    """Render ('candles', 3, 'high') as candles[3].high."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text
 
 
 def _on_conflict() -> OnConflict:

@@ -38,11 +38,16 @@ def _query_parameters(*models: type[BaseModel]) -> list[dict[str, Any]]:
         for name, prop in schema["properties"].items():
             options = [p for p in prop.pop("anyOf", []) if p.get("type") != "null"]
             prop |= options[0] if options else {}
-            parameters.setdefault(name, {
-                "name": name, "in": "query", "description": prop.pop("description", ""),
-                "required": len(models) == 1 and name in schema.get("required", []),
-                "schema": prop,
-            })  # fmt: skip
+            parameters.setdefault(
+                name,
+                {
+                    "name": name,
+                    "in": "query",
+                    "description": prop.pop("description", ""),
+                    "required": len(models) == 1 and name in schema.get("required", []),
+                    "schema": prop,
+                },
+            )
     return list(parameters.values())
 
 

@@ -3,7 +3,7 @@
 from http import HTTPStatus
 
 from flask import Response, g
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -47,6 +47,20 @@ def problem(
     return Response(
         body.model_dump_json(exclude_none=True), status, headers or {}, mimetype=PROBLEM_TYPE
     )
+
+
+def field_errors(error: ValidationError, most: int | None = None) -> list[FieldError]:
+    """The model's complaints (the first `most`), each with its place, e.g. candles[3].high."""
+    found = error.errors(include_url=False, include_input=False)[:most]
+    return [FieldError(loc=location(e["loc"]), msg=e["msg"], type=e["type"]) for e in found]
+
+
+def location(loc: tuple[int | str, ...]) -> str:
+    """Render ('candles', 3, 'high') as candles[3].high and ('pair', 1, 0) as pair[1][0]."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
 
 
 class RejectedError(Exception):

@@ -26,7 +26,7 @@ from candlesvc.model.candle import (
     parse_timestamp,
 )
 from candlesvc.model.timezones import parse_zone
-from candlesvc.service.problems import FieldError, RejectedError, problem
+from candlesvc.service.problems import RejectedError, field_errors, problem
 
 MAX_LIMIT = 10_000
 MAX_PAIRS = 100
@@ -159,14 +159,6 @@ def parse_query(model: type[Query], args: dict[str, Any]) -> Query:
     try:
         return model.model_validate(args)
     except ValidationError as error:
-        errors = [
-            FieldError(loc=_location(e["loc"]), msg=e["msg"], type=e["type"])
-            for e in error.errors(include_url=False, include_input=False)
-        ]
+        errors = field_errors(error)
         detail = f"{error.error_count()} invalid query parameter(s)"
         raise RejectedError(problem(422, detail, errors=errors)) from None
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    """Render ('pair', 1, 0) as pair[1][0]."""
-    return "".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc)

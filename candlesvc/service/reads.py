@@ -95,8 +95,9 @@ def _csv(page: CandlePage) -> Response:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for c in page.candles:
-        writer.writerow([page.symbol, page.timeframe, c.timestamp,
-                         c.open, c.high, c.low, c.close, c.volume])  # fmt: skip
+        writer.writerow(
+            [page.symbol, page.timeframe, c.timestamp, c.open, c.high, c.low, c.close, c.volume]
+        )
     response = Response(out.getvalue(), 200, mimetype="text/csv")
     if page.next_cursor:
         response.headers["X-Next-Cursor"] = page.next_cursor

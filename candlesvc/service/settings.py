@@ -3,6 +3,7 @@
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -57,30 +58,39 @@ def _hide_password(url: str) -> str:
     return make_conninfo("", **params)
 
 
+# Numbers read from the environment (the variable, the field, the smallest value); a
+# variable that is not set leaves the field's default above.
+_COUNTS = [
+    ("MAX_BATCH", "max_batch", 1),
+    ("MAX_BODY_BYTES", "max_body_bytes", 1),
+    ("POOL_MIN_SIZE", "pool_min_size", 0),
+    ("POOL_MAX_SIZE", "pool_max_size", 1),
+    ("RETRY_AFTER", "retry_after", 1),
+]
+_MILLISECONDS = [
+    ("POOL_TIMEOUT_MS", "pool_timeout"),
+    ("BODY_TIMEOUT_MS", "body_timeout"),
+    ("LOCK_TIMEOUT_MS", "lock_timeout"),
+    ("STATEMENT_TIMEOUT_MS", "statement_timeout"),
+]
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build Settings from environment variables, refusing anything unsafe or malformed."""
     env = os.environ if env is None else env
     url = env.get("DATABASE_URL", "").strip()
     if not url:
         raise SettingsError("DATABASE_URL is not set")
-    return Settings(
-        database_url=url,
-        api_keys=parse_api_keys(env.get("MT5_API_KEY", "")),
-        cors_origins=_split(env.get("CORS_ORIGINS", "")),
-        source_zone=_zone(env.get("SOURCE_TZ", "UTC")),
-        max_batch=_int(env, "MAX_BATCH", 10_000),
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 8 * 1024 * 1024),
-        pool_min_size=_int(env, "POOL_MIN_SIZE", 1, minimum=0),
-        pool_max_size=_int(env, "POOL_MAX_SIZE", 4),
-        pool_timeout=float(_int(env, "POOL_TIMEOUT_MS", 5000)) / 1000,
-        body_timeout=float(_int(env, "BODY_TIMEOUT_MS", 10_000)) / 1000,
-        lock_timeout=float(_int(env, "LOCK_TIMEOUT_MS", 5000)) / 1000,
-        statement_timeout=float(_int(env, "STATEMENT_TIMEOUT_MS", 15_000)) / 1000,
-        prepared_statements=_bool(env, "PREPARED_STATEMENTS", False),
-        retry_after=_int(env, "RETRY_AFTER", 5),
-        **_rate_limit(env),
-        log_level=env.get("LOG_LEVEL", "INFO").upper(),
-    )
+    given: dict[str, Any] = {field: _int(env, name, minimum) for name, field, minimum in _COUNTS}
+    given |= {field: _seconds(env, name) for name, field in _MILLISECONDS}
+    given |= {"prepared_statements": _bool(env, "PREPARED_STATEMENTS")} | _rate_limit(env)
+    if "SOURCE_TZ" in env:
+        given["source_zone"] = _zone(env["SOURCE_TZ"])
+    if "LOG_LEVEL" in env:
+        given["log_level"] = env["LOG_LEVEL"].upper()
+    cors = _split(env.get("CORS_ORIGINS", ""))
+    api_keys = parse_api_keys(env.get("MT5_API_KEY", ""))
+    return Settings(url, api_keys, cors, **{k: v for k, v in given.items() if v is not None})
 
 
 def parse_api_keys(raw: str) -> tuple[str, ...]:
@@ -129,10 +139,17 @@ def _zone(raw: str) -> SourceZone:
         raise SettingsError(f"SOURCE_TZ: {error}") from None
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    """The milliseconds in a variable as seconds, None if it is not set."""
+    milliseconds = _int(env, name, 1)
+    return None if milliseconds is None else milliseconds / 1000
+
+
+def _int(env: Mapping[str, str], name: str, minimum: int) -> int | None:
+    """The whole number in a variable, None if it is not set."""
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -142,10 +159,11 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _bool(env: Mapping[str, str], name: str) -> bool | None:
+    """The truth value in a variable, None if it is not set."""
     raw = env.get(name, "").strip().lower()
     if not raw:
-        return default
+        return None
     if raw in {"1", "true", "yes", "on"}:
         return True
     if raw in {"0", "false", "no", "off"}:

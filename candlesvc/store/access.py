@@ -13,7 +13,7 @@ from psycopg import Connection
 
 from candlesvc.store.writer import OnConflict
 
-GUIDE = "docs/privileges.md"
+GUIDE = "docs/deployment.md"
 _PROBE = """
 WITH t AS (SELECT to_regclass('market_data_candles') AS t,
                   to_regclass('market_data_candles_id_seq') AS seq),

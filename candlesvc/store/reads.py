@@ -1,4 +1,4 @@
-"""The only code that reads candles: two queries, each served by market_data_candles_key."""
+"""The only code that reads candles: two queries (store.table), each served by the key's index."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -6,29 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from psycopg import Connection, sql
+from psycopg import Connection
 
-# The newest bar of each (symbol, timeframe) pair, in the order asked: one backward
-# index scan per pair, one round trip for all of them.
-LATEST = sql.SQL(
-    'SELECT c."timestamp", c.open, c.high, c.low, c.close, c.volume'
-    " FROM unnest(%(symbols)s::text[], %(timeframes)s::text[])"
-    "  WITH ORDINALITY AS p(symbol, timeframe, ord)"
-    " LEFT JOIN LATERAL ("
-    '  SELECT m."timestamp", m.open, m.high, m.low, m.close, m.volume'
-    "  FROM market_data_candles AS m"
-    "  WHERE m.symbol = p.symbol AND m.timeframe = p.timeframe"
-    '  ORDER BY m."timestamp" DESC LIMIT 1'
-    " ) AS c ON true"
-    " ORDER BY p.ord"
-)
-# One page of bars in time order: an index range scan that stops after `limit` rows.
-PAGE = sql.SQL(
-    'SELECT "timestamp", open, high, low, close, volume FROM market_data_candles'
-    " WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s"
-    '  AND "timestamp" >= %(start)s AND "timestamp" < %(end)s'
-    ' ORDER BY "timestamp" LIMIT %(limit)s'
-)
+from candlesvc.store import table
 
 
 @dataclass(frozen=True)
@@ -46,7 +26,7 @@ class Bar:
 def latest(conn: Connection[Any], pairs: Sequence[tuple[str, str]]) -> list[Bar | None]:
     """The newest stored bar of each (symbol, timeframe) pair, None where there is none."""
     params = {"symbols": [p[0] for p in pairs], "timeframes": [p[1] for p in pairs]}
-    rows = conn.execute(LATEST, params).fetchall()
+    rows = conn.execute(table.LATEST, params).fetchall()
     return [Bar(*row) if row[0] is not None else None for row in rows]
 
 
@@ -61,4 +41,4 @@ def page(
         "end": end,
         "limit": limit,
     }
-    return [Bar(*row) for row in conn.execute(PAGE, params).fetchall()]
+    return [Bar(*row) for row in conn.execute(table.PAGE, params).fetchall()]

@@ -1,0 +1,1 @@
+"""Tests of the service as deployed: the wheel, gunicorn, the image."""

@@ -1,0 +1,1 @@
+"""Tests of candlesvc.history: files, rows, the pipeline."""

@@ -1,0 +1,1 @@
+"""Tests of candlesvc.model: the candle and its time zones."""

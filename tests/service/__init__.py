@@ -1,0 +1,1 @@
+"""Tests of candlesvc.service: the endpoints through Flask's test client, on real PostgreSQL."""

@@ -1,0 +1,1 @@
+"""Tests of candlesvc.store, on real PostgreSQL (and a Supabase-shaped one)."""
