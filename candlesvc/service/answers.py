@@ -66,6 +66,51 @@ class CandlePage(BaseModel):
     )
 
 
+class SeriesEntry(BaseModel):
+    """One stored series."""
+
+    symbol: str
+    timeframe: str
+    first: str = Field(description="its first bar's time (UTC)")
+    last: str = Field(description="its newest bar's time (UTC)")
+    bars: int = Field(description="how many bars are stored: an exact count")
+    received_at: str | None = Field(
+        description="when the service last stored a new bar of it (UTC); null if unknown"
+    )
+    age_seconds: int = Field(description="seconds from its newest bar's time to now")
+
+
+class Catalogue(BaseModel):
+    """Every stored series, in symbol and timeframe order."""
+
+    counts: str = Field(
+        description="always exact: kept by the database as bars are added and removed"
+    )
+    series: list[SeriesEntry]
+
+
+class GapEntry(BaseModel):
+    """Bars missing between two consecutive stored bars."""
+
+    after: str = Field(description="the stored bar before the gap (UTC)")
+    before: str = Field(description="the stored bar after it (UTC)")
+    first_missing: str = Field(description="the first missing bar's time (UTC)")
+    last_missing: str = Field(description="the last missing bar's time (UTC)")
+    missing: int = Field(description="how many bars are missing")
+
+
+class Gaps(BaseModel):
+    """Where bars are missing in one series."""
+
+    symbol: str
+    timeframe: str
+    source_tz: str
+    weekend: bool
+    gaps: list[GapEntry]
+    missing: int = Field(description="bars missing in all the gaps listed")
+    truncated: bool = Field(description="true if there were more gaps than limit")
+
+
 def utc_text(moment: datetime) -> str:
     """ISO 8601 in UTC with a Z, e.g. 2024-01-02T10:00:00Z."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -8,9 +8,15 @@ from pydantic.json_schema import models_json_schema
 
 from candlesvc import __version__
 from candlesvc.model.candle import CandleBatch, IngestResult
-from candlesvc.service.answers import CandlePage, Latest, LatestPairs
+from candlesvc.service.answers import CandlePage, Catalogue, Gaps, Latest, LatestPairs
 from candlesvc.service.problems import Problem
-from candlesvc.service.queries import LatestPairsQuery, LatestQuery, ListQuery
+from candlesvc.service.queries import (
+    GapsQuery,
+    LatestPairsQuery,
+    LatestQuery,
+    ListQuery,
+    SeriesQuery,
+)
 
 _REF = "#/components/schemas/{model}"
 _OVER_LIMIT = "over RATE_LIMIT (per key, or per address without a valid key); see Retry-After"
@@ -73,6 +79,18 @@ def _read_paths() -> dict[str, Any]:
             "parameters": _query_parameters(ListQuery),
             "responses": {"200": listing, **common},
         },
+        "series": {
+            "summary": "Every stored series: first and last bar, exact bar count",
+            "security": [{"ApiKey": []}],
+            "parameters": _query_parameters(SeriesQuery),
+            "responses": {"200": _json("the series, in symbol order", "Catalogue"), **common},
+        },
+        "gaps": {
+            "summary": "Where bars are missing in one series, on the broker's clock",
+            "security": [{"ApiKey": []}],
+            "parameters": _query_parameters(GapsQuery),
+            "responses": {"200": _json("the gaps, oldest first", "Gaps"), **common},
+        },
         "latest": {
             "summary": "The newest stored bar: symbol= and timeframe=, or pair= repeated",
             "security": [{"ApiKey": []}],
@@ -96,7 +114,15 @@ def _health(description: str) -> dict[str, Any]:
 @cache
 def openapi_document() -> dict[str, Any]:
     """Build the OpenAPI 3.1 description of the service."""
-    outputs: list[type[BaseModel]] = [IngestResult, Problem, Latest, LatestPairs, CandlePage]
+    outputs: list[type[BaseModel]] = [
+        IngestResult,
+        Problem,
+        Latest,
+        LatestPairs,
+        CandlePage,
+        Catalogue,
+        Gaps,
+    ]
     _, schemas = models_json_schema(
         [(CandleBatch, "validation"), *((model, "serialization") for model in outputs)],
         ref_template=_REF,
@@ -136,6 +162,8 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/api/v1/candles": {"post": ingest, "get": reads["list"]},
             "/api/v1/candles/latest": {"get": reads["latest"]},
+            "/api/v1/series": {"get": reads["series"]},
+            "/api/v1/series/gaps": {"get": reads["gaps"]},
             "/health": _health("Process alive"),
             "/health/ready": ready,
         },

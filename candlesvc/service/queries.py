@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -121,6 +121,11 @@ class ListQuery(BaseModel):
     format: Literal["json", "csv"] | None = Field(
         default=None, description="json or csv; without it, the Accept header chooses"
     )
+    order: Literal["asc", "desc"] = Field(
+        default="asc",
+        description="asc: the oldest bars first, paging forward; desc: the newest first, "
+        "paging back in time",
+    )
 
     @field_validator("cursor")
     @classmethod
@@ -138,20 +143,66 @@ class ListQuery(BaseModel):
         return value
 
 
+class SeriesQuery(BaseModel):
+    """Parameters of GET /api/v1/series."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Symbol | None = Field(default=None, description="only this symbol's series")
+    timeframe: TimeframeName | None = Field(default=None, description="only this timeframe")
+
+
+class GapsQuery(BaseModel):
+    """Parameters of GET /api/v1/series/gaps."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Symbol
+    timeframe: TimeframeName
+    start: QueryTime | None = Field(
+        default=None, alias="from", description="look from this bar time on (UTC), inclusive"
+    )
+    end: QueryTime | None = Field(
+        default=None, alias="to", description="look up to this time (UTC), exclusive"
+    )
+    source_tz: Zone = Field(
+        default=None,
+        description="the broker's clock, on which bars open (default: the service's "
+        "SOURCE_TZ): an IANA name, an offset such as +02:00, or NY+7",
+    )
+    weekend: bool = Field(
+        default=False,
+        description="true: no bars are due from Saturday 00:00 to Monday 00:00 on the "
+        "broker's clock (with NY+7, the FX week's close); W1 and MN1 bars are always due",
+    )
+    min_missing: int = Field(
+        default=1, ge=1, le=10**9, description="report only gaps of at least this many bars"
+    )
+    limit: int = Field(default=1000, ge=1, le=MAX_LIMIT, description="most gaps reported")
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be later than from")
+        return value
+
+
 def encode_cursor(last: datetime) -> str:
     """An opaque token for the page that follows the bar at `last`."""
     return base64.urlsafe_b64encode(last.isoformat().encode()).decode()
 
 
 def decode_cursor(token: str) -> datetime:
-    """The first bar time a cursor's page may start at (one microsecond after the last one)."""
+    """The time of the last bar of the page a cursor follows."""
     try:
         last = datetime.fromisoformat(base64.urlsafe_b64decode(token.encode()).decode())
         if last.tzinfo is None or not EARLIEST <= last < LATEST:
             raise ValueError
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise ValueError("not a cursor this service issued") from None
-    return last + timedelta(microseconds=1)
+    return last
 
 
 def parse_query(model: type[Query], args: dict[str, Any]) -> Query:

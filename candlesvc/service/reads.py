@@ -1,27 +1,44 @@
-"""Read endpoints: the newest stored bar per pair, and bars in time order (JSON or CSV)."""
+"""Read endpoints: the newest bar per pair, bars in time order (JSON or CSV), series, gaps."""
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from candlesvc.model.candle import EARLIEST, LATEST
+from candlesvc.model.gaps import Gap, gap, shortest
 from candlesvc.model.timezones import SourceZone, parse_zone
-from candlesvc.service.answers import CandlePage, Latest, LatestPairs, PairLatest, bar_times, stored
+from candlesvc.service.answers import (
+    CandlePage,
+    Catalogue,
+    GapEntry,
+    Gaps,
+    Latest,
+    LatestPairs,
+    PairLatest,
+    SeriesEntry,
+    bar_times,
+    stored,
+    utc_text,
+)
 from candlesvc.service.context import database, settings
 from candlesvc.service.problems import RejectedError, problem
 from candlesvc.service.queries import (
+    GapsQuery,
     LatestPairsQuery,
     LatestQuery,
     ListQuery,
+    SeriesQuery,
     decode_cursor,
     encode_cursor,
     parse_query,
 )
-from candlesvc.store import reads
+from candlesvc.store import reads, series
 
 bp = Blueprint("reads", __name__)
+_TICK = timedelta(microseconds=1)  # the finest time a bar can have
 CSV_COLUMNS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume")
 
 
@@ -63,12 +80,17 @@ def _latest_pairs() -> Response:
 
 @bp.get("/api/v1/candles")
 def candles() -> Response:
-    """Bars of one symbol and timeframe in time order, a page at a time."""
+    """Bars of one symbol and timeframe in time order (or newest first), a page at a time."""
     query = parse_query(ListQuery, request.args.to_dict())
-    after = decode_cursor(query.cursor) if query.cursor else EARLIEST
-    start, end = max(query.start or EARLIEST, after), query.end or LATEST
+    start, end = query.start or EARLIEST, query.end or LATEST
+    backward = query.order == "desc"
+    if query.cursor:  # the page continues after (or, backward, before) the cursor's bar
+        last = decode_cursor(query.cursor)
+        end, start = (min(end, last), start) if backward else (end, max(start, last + _TICK))
     with database() as conn:
-        bars = reads.page(conn, query.symbol, query.timeframe, start, end, query.limit + 1)
+        bars = reads.page(
+            conn, query.symbol, query.timeframe, start, end, query.limit + 1, backward
+        )
     more = len(bars) > query.limit
     cursor = encode_cursor(bars[query.limit - 1].timestamp) if more else None
     page = CandlePage(
@@ -80,6 +102,65 @@ def candles() -> Response:
     response = _csv(page) if _wants_csv(query) else jsonify(page.model_dump())
     response.vary.add("Accept")
     return response
+
+
+@bp.get("/api/v1/series")
+def catalogue() -> Response:
+    """Every stored series: first and last bar, exact bar count, last new bar's arrival."""
+    query = parse_query(SeriesQuery, request.args.to_dict())
+    with database() as conn:
+        found = series.catalogue(conn, query.symbol, query.timeframe)
+    now = datetime.now(UTC)
+    entries = [
+        SeriesEntry(
+            symbol=s.symbol,
+            timeframe=s.timeframe,
+            first=utc_text(s.first),
+            last=utc_text(s.last),
+            bars=s.bars,
+            received_at=utc_text(s.received_at) if s.received_at else None,
+            age_seconds=int((now - s.last).total_seconds()),
+        )
+        for s in found
+    ]
+    return jsonify(Catalogue(counts="exact", series=entries).model_dump())
+
+
+@bp.get("/api/v1/series/gaps")
+def gaps() -> Response:
+    """Where bars are missing in one series: consecutive bars further apart than due."""
+    query = parse_query(GapsQuery, request.args.to_dict())
+    zone = _zone(query.source_tz)
+    start, end = query.start or EARLIEST, query.end or LATEST
+    step = shortest(query.timeframe)
+    found: list[Gap] = []
+    with database() as conn:
+        for after, before in series.spans(conn, query.symbol, query.timeframe, start, end, step):
+            missing = gap(after, before, query.timeframe, zone, query.weekend)
+            if missing and missing.missing >= query.min_missing:
+                found.append(missing)
+                if len(found) > query.limit:
+                    break
+    listed = [
+        GapEntry(
+            after=utc_text(g.after),
+            before=utc_text(g.before),
+            first_missing=utc_text(g.first),
+            last_missing=utc_text(g.last),
+            missing=g.missing,
+        )
+        for g in found[: query.limit]
+    ]
+    answer = Gaps(
+        symbol=query.symbol,
+        timeframe=query.timeframe,
+        source_tz=zone.name,
+        weekend=query.weekend,
+        gaps=listed,
+        missing=sum(g.missing for g in listed),
+        truncated=len(found) > query.limit,
+    )
+    return jsonify(answer.model_dump())
 
 
 def _wants_csv(query: ListQuery) -> bool:

@@ -31,14 +31,15 @@ def latest(conn: Connection[Any], pairs: Sequence[tuple[str, str]]) -> list[Bar 
 
 
 def page(
-    conn: Connection[Any], symbol: str, timeframe: str, start: datetime, end: datetime, limit: int
+    conn: Connection[Any],
+    symbol: str,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    backward: bool = False,
 ) -> list[Bar]:
-    """Up to `limit` bars with start <= timestamp < end, oldest first."""
-    params = {
-        "symbol": symbol,
-        "timeframe": timeframe,
-        "start": start,
-        "end": end,
-        "limit": limit,
-    }
-    return [Bar(*row) for row in conn.execute(table.PAGE, params).fetchall()]
+    """Up to `limit` bars with start <= timestamp < end: the oldest first, or the newest."""
+    params = {"symbol": symbol, "timeframe": timeframe, "start": start, "end": end, "limit": limit}
+    query = table.PAGE_BACKWARD if backward else table.PAGE
+    return [Bar(*row) for row in conn.execute(query, params).fetchall()]

@@ -110,9 +110,11 @@ LATEST = sql.SQL(
     '  ORDER BY m."timestamp" DESC LIMIT 1'
     " ) AS c ON true ORDER BY p.ord"
 ).format(bar=names(BAR, "c"), columns=names(BAR, "m"), table=TABLE)
-# One page of bars in time order: an index range scan that stops after `limit` rows.
-PAGE = sql.SQL(
+# One page of bars, oldest or newest first: an index range scan that stops after `limit` rows.
+_PAGE = sql.SQL(
     "SELECT {} FROM {} WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s"
     ' AND "timestamp" >= %(start)s AND "timestamp" < %(end)s'
-    ' ORDER BY "timestamp" LIMIT %(limit)s'
-).format(names(BAR), TABLE)
+    ' ORDER BY "timestamp" {} LIMIT %(limit)s'
+)
+PAGE = _PAGE.format(names(BAR), TABLE, sql.SQL("ASC"))
+PAGE_BACKWARD = _PAGE.format(names(BAR), TABLE, sql.SQL("DESC"))
