@@ -1,4 +1,4 @@
-"""The candlesvc command line: run the service, manage the schema, import history."""
+"""The candlesvc command line: run the service, manage the schema, import and check history."""
 
 import psycopg
 import typer
@@ -7,7 +7,7 @@ from rich.console import Console
 from candlesvc.service.keys import generate_key
 from candlesvc.store.schema import apply_migrations
 
-from . import importer, serve
+from . import importer, series, serve
 from .common import DatabaseUrl, Exit, fail
 
 app = typer.Typer(
@@ -20,6 +20,8 @@ db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.command()(serve.serve)
 app.command("import")(importer.import_files)
+app.command("series")(series.list_series)
+app.command("gaps")(series.list_gaps)
 console = Console(stderr=True)
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from candlesvc.model.candle import EARLIEST, LATEST
-from candlesvc.model.gaps import Gap, gap, shortest
 from candlesvc.model.timezones import SourceZone, parse_zone
 from candlesvc.service.answers import (
     CandlePage,
@@ -131,16 +130,18 @@ def gaps() -> Response:
     """Where bars are missing in one series: consecutive bars further apart than due."""
     query = parse_query(GapsQuery, request.args.to_dict())
     zone = _zone(query.source_tz)
-    start, end = query.start or EARLIEST, query.end or LATEST
-    step = shortest(query.timeframe)
-    found: list[Gap] = []
+    span = (query.start or EARLIEST, query.end or LATEST)
     with database() as conn:
-        for after, before in series.spans(conn, query.symbol, query.timeframe, start, end, step):
-            missing = gap(after, before, query.timeframe, zone, query.weekend)
-            if missing and missing.missing >= query.min_missing:
-                found.append(missing)
-                if len(found) > query.limit:
-                    break
+        found, truncated = series.gaps(
+            conn,
+            query.symbol,
+            query.timeframe,
+            span,
+            zone,
+            query.weekend,
+            query.min_missing,
+            query.limit,
+        )
     listed = [
         GapEntry(
             after=utc_text(g.after),
@@ -149,7 +150,7 @@ def gaps() -> Response:
             last_missing=utc_text(g.last),
             missing=g.missing,
         )
-        for g in found[: query.limit]
+        for g in found
     ]
     answer = Gaps(
         symbol=query.symbol,
@@ -158,7 +159,7 @@ def gaps() -> Response:
         weekend=query.weekend,
         gaps=listed,
         missing=sum(g.missing for g in listed),
-        truncated=len(found) > query.limit,
+        truncated=truncated,
     )
     return jsonify(answer.model_dump())
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from psycopg import Connection, sql
 
+from candlesvc.model.gaps import Gap, gap, shortest
+from candlesvc.model.timezones import SourceZone
 from candlesvc.store import table
 
 # Every (symbol, timeframe) in key order, found by skipping through the unique index.
@@ -88,3 +90,24 @@ def spans(
     params = {"symbol": symbol, "timeframe": timeframe, "start": start, "end": end, "step": step}
     with conn.cursor() as cur:
         yield from cur.execute(SPANS, params)
+
+
+def gaps(
+    conn: Connection[Any],
+    symbol: str,
+    timeframe: str,
+    span: tuple[datetime, datetime],
+    zone: SourceZone,
+    weekend: bool = False,
+    min_missing: int = 1,
+    limit: int = 1000,
+) -> tuple[list[Gap], bool]:
+    """The gaps of a series in a span (at most `limit`), and whether there were more."""
+    found: list[Gap] = []
+    for after, before in spans(conn, symbol, timeframe, *span, shortest(timeframe)):
+        missing = gap(after, before, timeframe, zone, weekend)
+        if missing and missing.missing >= min_missing:
+            if len(found) == limit:
+                return found, True
+            found.append(missing)
+    return found, False
