@@ -147,6 +147,8 @@ def _value(figure: Figure) -> str:
         return "n/a"
     if figure.unit == "candles/s":
         return f"{figure.value:,.0f}/s"
+    if figure.unit == "ms":
+        return f"{figure.value:,.1f} ms"
     return f"{figure.value:,.0f} {figure.unit}"
 
 

@@ -19,6 +19,7 @@ from bench.limit import Limit
 from bench.loadgen import SENT
 from bench.realtime import SingleSource, churn_figure, realtime_figures
 from bench.report import markdown, markdown_table, notes, write_results
+from bench.series import series_figures
 from bench.stack import Stack, load_average, reset, run_command
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -40,6 +41,7 @@ class Config:
     backfill_rows: int = 1_000_000
     backfill_rounds: int = 5  # rounds of \copy, import, import again: the speed drifts
     rss_rows: int = 5_000_000
+    series: tuple[int, int, int] = (200, 52_500, 50)  # series, bars each (10M rows), reads
     workers: int | None = None  # gunicorn WEB_CONCURRENCY; None: as deployed
     quick: bool = False
 
@@ -54,6 +56,7 @@ QUICK = Config(
     backfill_rows=20_000,
     backfill_rounds=1,
     rss_rows=100_000,
+    series=(20, 2_000, 10),
     quick=True,
 )
 
@@ -72,9 +75,10 @@ def measure(stack: Stack, config: Config) -> tuple[list[Figure], dict[str, Any]]
     backfill = backfill_figures(
         stack.url, stack.root, config.backfill_rows, config.rss_rows, config.backfill_rounds
     )
+    catalogue = series_figures(stack, *config.series)
     # A new scenario goes here: a function of (stack, config) returning its Figures, its sizes
     # in Config, its target (if any) in bench.figures.TARGETS.
-    figures = [*limit.figures(), *bulk, *singles, *catalogs.figures, *backfill]
+    figures = [*limit.figures(), *bulk, *singles, *catalogs.figures, *backfill, *catalogue]
     judge(figures, limit.best)
     return figures, {
         "limit_runs": {"text": limit.text_runs, "typed": limit.typed_runs},
