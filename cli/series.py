@@ -48,18 +48,18 @@ def list_series(
         print(json.dumps({"counts": "exact", "series": [_entry(s, now) for s in found]}))
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for heading in ("symbol", "timeframe", "first", "last", "bars", "lag"):
+    for heading in ("symbol", "timeframe", "first (UTC)", "last (UTC)", "bars", "lag"):
         table.add_column(heading, justify="right" if heading in ("bars", "lag") else "left")
     for s in found:
         table.add_row(
             Text(s.symbol),
             s.timeframe,
-            _text(s.first),
-            _text(s.last),
+            _short(s.first),
+            _short(s.last),
             f"{s.bars:,}",
             _lag(now - s.last),
         )
-    Console(highlight=False).print(table)
+    _console().print(table)
 
 
 def list_gaps(
@@ -112,11 +112,11 @@ def list_gaps(
         )
         return
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for heading in ("first missing", "last missing", "bars"):
+    for heading in ("first missing (UTC)", "last missing (UTC)", "bars"):
         table.add_column(heading, justify="right" if heading == "bars" else "left")
     for g in found:
-        table.add_row(_text(g.first), _text(g.last), f"{g.missing:,}")
-    console = Console(highlight=False)
+        table.add_row(_short(g.first), _short(g.last), f"{g.missing:,}")
+    console = _console()
     console.print(table)
     total = sum(g.missing for g in found)
     console.print(f"{len(found):,} gap(s), {total:,} bar(s) missing{' (more not listed)' * more}")
@@ -167,6 +167,19 @@ def _entry(s: series.Series, now: datetime) -> dict[str, Any]:
 
 def _text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _short(moment: datetime) -> str:
+    """A time for a table: 2024-01-02 10:00 (UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _console() -> Console:
+    """Standard output; as wide as it needs when it is not a terminal."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = 200
+    return console
 
 
 def _lag(age: timedelta) -> str:
