@@ -63,55 +63,23 @@ def run(
     The heap it leaves is frozen: the interpreter's exit then skips collecting it.
     """
     try:
-        _import(
-            files,
-            symbol,
-            timeframe,
-            tz,
-            volume,
-            dry_run,
-            atomic,
-            chunk_size,
-            jobs,
-            on_conflict,
-            quiet,
-            as_json,
-            database_url,
-        )
+        zone = _zone(tz)
+        url = None if dry_run else _required(database_url)
+        for name in files:
+            if name != STDIN and not Path(name).is_file():
+                fail(f"{name}: no such file", code=Exit.MISSING)
+        plans = [
+            _plan(name, symbol, timeframe, zone, volume, chunk_size, OnConflict(on_conflict), jobs)
+            for name in files
+        ]
+        reports, abort = _run(plans, url, atomic, not (quiet or as_json) and _stderr.is_terminal)
+        _report(reports, quiet, as_json, dry_run)
+        if abort:
+            fail(*abort)
+        if any(report.status == "invalid" for report in reports):
+            raise typer.Exit(Exit.INVALID)
     finally:
         skip_collection_at_exit()
-
-
-def _import(
-    files: list[str],
-    symbol: str | None,
-    timeframe: str | None,
-    tz: str,
-    volume: str,
-    dry_run: bool,
-    atomic: bool,
-    chunk_size: int,
-    jobs: int | None,
-    on_conflict: str,
-    quiet: bool,
-    as_json: bool,
-    database_url: str | None,
-) -> None:
-    zone = _zone(tz)
-    url = None if dry_run else _required(database_url)
-    for name in files:
-        if name != STDIN and not Path(name).is_file():
-            fail(f"{name}: no such file", code=Exit.MISSING)
-    plans = [
-        _plan(name, symbol, timeframe, zone, volume, chunk_size, OnConflict(on_conflict), jobs)
-        for name in files
-    ]
-    reports, abort = _run(plans, url, atomic, not (quiet or as_json) and _stderr.is_terminal)
-    _report(reports, quiet, as_json, dry_run)
-    if abort:
-        fail(*abort)
-    if any(report.status == "invalid" for report in reports):
-        raise typer.Exit(Exit.INVALID)
 
 
 def _zone(text: str) -> SourceZone:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from candlesvc.model.candle import TIMEFRAMES
 from tests.conftest import API_KEY
 
 SERVICE = "http://127.0.0.1:8000"
@@ -23,29 +24,6 @@ TERMINAL_HEADERS = {  # what the terminal adds by itself
     "User-Agent": "MetaTrader 5 Terminal/5.4410 (Windows NT 10.0; x64)",
 }
 DIGITS = 5
-TIMEFRAMES = (
-    "M1",
-    "M2",
-    "M3",
-    "M4",
-    "M5",
-    "M6",
-    "M10",
-    "M12",
-    "M15",
-    "M20",
-    "M30",
-    "H1",
-    "H2",
-    "H3",
-    "H4",
-    "H6",
-    "H8",
-    "H12",
-    "D1",
-    "W1",
-    "MN1",
-)
 _EPOCH = datetime(1970, 1, 1)
 
 

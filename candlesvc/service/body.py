@@ -6,11 +6,11 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import gevent
 from flask import request
 from gevent import monkey
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
+from candlesvc.service.deadline import deadline
 from candlesvc.service.problems import RejectedError, problem
 
 _CHUNK = 64 * 1024
@@ -58,14 +58,10 @@ def _deadline(seconds: float) -> Iterator[None]:
     if sock is None:  # not read from a socket (the test client)
         yield
     elif monkey.is_module_patched("socket"):
-        timer = gevent.Timeout(seconds)
-        try:
-            with timer:
-                yield
-        except gevent.Timeout as error:
-            if error is not timer:
-                raise
-            raise _too_slow() from None
+        with deadline(seconds) as expiry:
+            yield
+        if expiry.ran_out:
+            raise _too_slow()
     else:
         with _socket_timeouts(sock, time.monotonic() + seconds):
             yield

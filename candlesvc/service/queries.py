@@ -99,23 +99,37 @@ class LatestPairsQuery(BaseModel):
     source_tz: Zone = ZONE_FIELD
 
 
-class ListQuery(BaseModel):
-    """Parameters of GET /api/v1/candles."""
+class Span(BaseModel):
+    """A time span of a query: from (inclusive) and to (exclusive), to later than from."""
 
     model_config = ConfigDict(extra="forbid")
 
-    symbol: Symbol
-    timeframe: TimeframeName
     start: QueryTime | None = Field(
         default=None,
         alias="from",
-        description="first bar time, inclusive: ISO 8601 with Z or an offset, or epoch seconds",
+        description="from this bar time, inclusive: ISO 8601 with Z or an offset, or epoch "
+        "seconds (UTC)",
     )
     end: QueryTime | None = Field(
         default=None,
         alias="to",
-        description="end of the range, exclusive: ISO 8601 with Z or an offset, or epoch seconds",
+        description="up to this time, exclusive, in the same forms",
     )
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("start")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be later than from")
+        return value
+
+
+class ListQuery(Span):
+    """Parameters of GET /api/v1/candles."""
+
+    symbol: Symbol
+    timeframe: TimeframeName
     limit: int = Field(default=1000, ge=1, le=MAX_LIMIT, description="most bars in one page")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
     format: Literal["json", "csv"] | None = Field(
@@ -134,14 +148,6 @@ class ListQuery(BaseModel):
             decode_cursor(value)
         return value
 
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        start = info.data.get("start")
-        if value is not None and start is not None and value <= start:
-            raise ValueError("must be later than from")
-        return value
-
 
 class SeriesQuery(BaseModel):
     """Parameters of GET /api/v1/series."""
@@ -152,19 +158,11 @@ class SeriesQuery(BaseModel):
     timeframe: TimeframeName | None = Field(default=None, description="only this timeframe")
 
 
-class GapsQuery(BaseModel):
+class GapsQuery(Span):
     """Parameters of GET /api/v1/series/gaps."""
-
-    model_config = ConfigDict(extra="forbid")
 
     symbol: Symbol
     timeframe: TimeframeName
-    start: QueryTime | None = Field(
-        default=None, alias="from", description="look from this bar time on (UTC), inclusive"
-    )
-    end: QueryTime | None = Field(
-        default=None, alias="to", description="look up to this time (UTC), exclusive"
-    )
     source_tz: Zone = Field(
         default=None,
         description="the broker's clock, on which bars open (default: the service's "
@@ -179,14 +177,6 @@ class GapsQuery(BaseModel):
         default=1, ge=1, le=10**9, description="report only gaps of at least this many bars"
     )
     limit: int = Field(default=1000, ge=1, le=MAX_LIMIT, description="most gaps reported")
-
-    @field_validator("end")
-    @classmethod
-    def _after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        start = info.data.get("start")
-        if value is not None and start is not None and value <= start:
-            raise ValueError("must be later than from")
-        return value
 
 
 def encode_cursor(last: datetime) -> str:

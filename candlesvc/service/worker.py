@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-import gevent
 from gevent.local import local
 from gunicorn.workers.ggevent import GeventWorker
+
+from candlesvc.service.deadline import deadline
 
 TIMED_OUT = (
     b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain\r\n"
@@ -49,16 +50,11 @@ class Worker(GeventWorker):  # type: ignore[misc]
 @contextmanager
 def _head_deadline(seconds: float, client: "_Client") -> Iterator[None]:
     """Stop reading a request head after `seconds`; answer 408 if the client had begun one."""
-    timer = gevent.Timeout(seconds)
-    try:
-        with timer:
-            yield
-    except gevent.Timeout as error:
-        if error is not timer:
-            raise
-        if client.began:
-            with suppress(OSError):
-                client.sendall(TIMED_OUT)
+    with deadline(seconds) as expiry:
+        yield
+    if expiry.ran_out and client.began:
+        with suppress(OSError):
+            client.sendall(TIMED_OUT)
 
 
 class _Client:

@@ -63,6 +63,19 @@ def as_candles(walls: list[datetime], form: str) -> list[dict[str, Any]]:
     ]
 
 
+def imported_then_emptied(walls, zone, database_url, db, folder) -> list[tuple[Any, ...]]:
+    """The rows `candlesvc import` stores for these bars; the table is then emptied again."""
+    result = CliRunner().invoke(
+        cli,
+        ["import", str(mt5_file(folder, walls)), "--tz", zone],
+        env={"DATABASE_URL": database_url},
+    )
+    assert result.exit_code == 0, result.output
+    imported = rows(db)
+    db.execute("TRUNCATE market_data_candles")
+    return imported
+
+
 @pytest.mark.parametrize("form", ["epoch", "text"])
 @pytest.mark.parametrize(("zone", "day", "hour"), FALL_BACK + SPRING_FORWARD)
 def test_a_batch_across_a_change_is_placed_as_the_importer_places_the_file(
@@ -70,14 +83,7 @@ def test_a_batch_across_a_change_is_placed_as_the_importer_places_the_file(
 ):
     repeated = hour if (zone, day, hour) in FALL_BACK else None
     walls = day_of_bars(day, repeated, None if repeated else hour)
-    result = CliRunner().invoke(
-        cli,
-        ["import", str(mt5_file(tmp_path, walls)), "--tz", zone],
-        env={"DATABASE_URL": database_url},
-    )
-    assert result.exit_code == 0, result.output
-    imported = rows(db)
-    db.execute("TRUNCATE market_data_candles")
+    imported = imported_then_emptied(walls, zone, database_url, db, tmp_path)
     response = post(client, {"source_tz": zone, "candles": as_candles(walls, form)})
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["records_added"] == len(walls)
@@ -90,14 +96,7 @@ def test_bars_sent_one_by_one_land_where_the_importer_puts_a_single_pass(
     client, db, database_url, tmp_path, zone, day, hour
 ):
     walls = day_of_bars(day, None, None)  # as an MT5 series holds them: each wall time once
-    result = CliRunner().invoke(
-        cli,
-        ["import", str(mt5_file(tmp_path, walls)), "--tz", zone],
-        env={"DATABASE_URL": database_url},
-    )
-    assert result.exit_code == 0, result.output
-    imported = rows(db)
-    db.execute("TRUNCATE market_data_candles")
+    imported = imported_then_emptied(walls, zone, database_url, db, tmp_path)
     for candle in as_candles(walls, "epoch"):
         assert post(client, {"source_tz": zone, "candles": [candle]}).status_code == 201
     assert rows(db) == imported
