@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 
 from candlesvc.service.app import create_app
 from candlesvc.service.context import checkout
@@ -164,3 +167,22 @@ def test_pool_gauges_count_held_and_awaited_connections(metered):
     assert found("candlesvc_pool_connections_in_use") == 0
     assert found("candlesvc_pool_requests_waiting") == 0
     assert found("candlesvc_database_errors_total", kind="pool_timeout") == 1
+
+
+def test_prometheus_gets_openmetrics_when_it_asks_for_it(metered):
+    client = metered.test_client()
+    post(client, {"candles": minute_candles(2)})
+    accept = ",".join(  # Prometheus' default scrape protocols, in its order of preference
+        f"{kind};version={version};q={q}"
+        for kind, version, q in [
+            ("application/openmetrics-text", "1.0.0", 0.5),
+            ("application/openmetrics-text", "0.0.1", 0.4),
+            ("text/plain", "1.0.0", 0.3),
+            ("text/plain", "0.0.4", 0.2),
+        ]
+    )
+    answer = client.get("/metrics", headers=BEARER | {"Accept": accept})
+    assert answer.mimetype == "application/openmetrics-text"
+    assert answer.text.endswith("# EOF\n")
+    families = {f.name: f for f in openmetrics_families(answer.text)}
+    assert families["candlesvc_candles_added"].samples[0].value == 2
