@@ -78,7 +78,7 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
-        for kind in {kind for _, kind in ERROR_KINDS} | {"other"}:
+        for kind in sorted({kind for _, kind in ERROR_KINDS} | {"other"}):
             self.database_errors.labels(kind)
 
     def batch(self, result: IngestResult) -> None:
