@@ -69,6 +69,12 @@ def call(port: int, method: str, path: str, body: Any = None, **headers: str) ->
         return error.code, error.read().decode()
 
 
+def post(port: int, body: Any) -> int:
+    """POST a batch with the key; its status."""
+    status: int = call(port, "POST", "/api/v1/candles", body, **KEY)[0]
+    return status
+
+
 def scrape(port: int) -> Scraped:
     status, text = call(port, "GET", "/metrics", Authorization=f"Bearer {TOKEN}")
     assert status == 200, text
@@ -116,7 +122,7 @@ def test_totals_are_exact_across_workers(metered, db):
         thread.join()
     recent = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
     fresh = candle(symbol="GBPUSD", timestamp=recent.isoformat())
-    assert call(served.port, "POST", "/api/v1/candles", {"candles": [fresh]}, **KEY)[0] == 201
+    assert post(served.port, {"candles": [fresh]}) == 201
     found = scrape(served.port)
 
     expected = Counter(
@@ -164,7 +170,7 @@ def test_totals_are_exact_across_workers(metered, db):
 
 def test_metrics_without_the_token_reveal_nothing(metered):
     served, _ = metered
-    assert call(served.port, "POST", "/api/v1/candles", {"candles": [candle()]}, **KEY)[0] == 201
+    assert post(served.port, {"candles": [candle()]}) == 201
     for authorization in ({}, {"Authorization": f"Bearer {'w' * 46}"}, {"Authorization": TOKEN}):
         status, text = call(served.port, "GET", "/metrics", **authorization)
         assert status == 401
@@ -177,8 +183,7 @@ def test_metrics_without_the_token_reveal_nothing(metered):
 def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(metered, db):
     served, folder = metered
     for n in range(30):
-        body = {"candles": minute_candles(1, start=n)}
-        assert call(served.port, "POST", "/api/v1/candles", body, **KEY)[0] == 201
+        assert post(served.port, {"candles": minute_candles(1, start=n)}) == 201
     slow_inserts(db, 5)
     cut: list[OSError] = []
     holding = threading.Thread(target=post_slow, args=(served.port, cut))
@@ -206,12 +211,16 @@ def test_a_killed_worker_keeps_its_counts_and_drops_its_gauges(metered, db):
     assert after(REQUESTS, **post_201) == before(REQUESTS, **post_201) == 30
     scrapes = {"endpoint": "/metrics", "method": "GET", "status": "200"}
     assert after(REQUESTS, **scrapes) == 1  # the scrape before the kill
+    wait_for_all_workers(served, folder)  # the new worker counts in the same folder
+    for n in range(30, 40):
+        assert post(served.port, {"candles": minute_candles(1, start=n)}) == 201
+    assert scrape(served.port)("candlesvc_candles_added_total") == 40
 
 
 def post_slow(port: int, cut: list[OSError]) -> None:
     """POST a candle whose insert sleeps in the database; note the connection's end."""
     try:
-        call(port, "POST", "/api/v1/candles", {"candles": [candle(symbol="SLOW")]}, **KEY)
+        post(port, {"candles": [candle(symbol="SLOW")]})
     except OSError as error:
         cut.append(error)
 
@@ -220,15 +229,10 @@ def test_database_errors_are_counted_and_a_scrape_answers_without_the_feed_age(
     metered, database_url
 ):
     served, _ = metered
-    assert call(served.port, "POST", "/api/v1/candles", {"candles": [candle()]}, **KEY)[0] == 201
+    assert post(served.port, {"candles": [candle()]}) == 201
     with psycopg.connect(database_url) as locker:
         locker.execute("LOCK TABLE market_data_candles IN ACCESS EXCLUSIVE MODE")
-        statuses = [
-            call(served.port, "POST", "/api/v1/candles", {"candles": [candle(symbol="X")]}, **KEY)[
-                0
-            ]
-            for _ in range(6)
-        ]
+        statuses = [post(served.port, {"candles": [candle(symbol="X")]}) for _ in range(6)]
         during = scrape(served.port)
     after = scrape(served.port)
     assert statuses == [503] * 6

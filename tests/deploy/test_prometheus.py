@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from candlesvc.store.localdb import free_port
-from tests.deploy.test_metrics_gunicorn import KEY, TOKEN, call
+from tests.deploy.test_metrics_gunicorn import TOKEN, post
 from tests.gunicornserver import Served, gunicorn
 from tests.helpers import minute_candles
 from tests.programs import require
@@ -96,8 +96,7 @@ def eventually(port: int, promql: str, seconds: float = 30) -> list[Any]:
 
 def test_prometheus_scrapes_the_totals_with_the_token_and_nothing_without(served, prometheus):
     for n in range(6):
-        body = {"candles": minute_candles(5, start=5 * n)}
-        assert call(served.port, "POST", "/api/v1/candles", body, **KEY)[0] == 201
+        assert post(served.port, {"candles": minute_candles(5, start=5 * n)}) == 201
     (added,) = eventually(prometheus, 'candlesvc_candles_added_total{job="candlesvc"} == 30')
     assert added["value"][1] == "30"
     (age,) = eventually(prometheus, 'candlesvc_feed_age_seconds{symbol="EURUSD"}')
