@@ -4,11 +4,13 @@ gevent workers serve each connection in a greenlet, so hundreds of idle or slow 
 hold no thread; a request's line and headers must arrive within the keep-alive time,
 its body within BODY_TIMEOUT_MS (see candlesvc.service.worker). Validation is CPU work,
 so the worker count follows the CPUs this process may use (affinity and cgroup quota),
-not the host's cores.
+not the host's cores. The hooks keep the workers' metrics in one private folder.
 """
 
 import os
+from typing import Any
 
+from candlesvc.service import metricsdir
 from candlesvc.service.cpus import usable_cpus
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
@@ -26,3 +28,18 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 control_socket_disable = True  # no runtime control socket under $HOME: nothing to manage there
+
+
+def on_starting(server: Any) -> None:
+    """Before any worker forks: the folder where every worker keeps its metrics."""
+    metricsdir.create()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: its counters stay in the totals, its live gauges go."""
+    metricsdir.worker_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """The master stops: remove the metrics folder."""
+    metricsdir.remove()

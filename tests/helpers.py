@@ -1,11 +1,12 @@
 """Small builders shared by the tests."""
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 from psycopg import sql
 
 from candlesvc.store import table
@@ -78,3 +79,27 @@ def copy_rows(conn: psycopg.Connection[Any], *batches: EncodedBatch) -> list[lis
         found = iter(cur.execute(query).fetchall())
         rows = {id(b): [tuple(next(found)) for _ in range(b.size)] for b in copied}
     return [rows.get(id(b), []) for b in batches]
+
+
+@dataclass
+class Scraped:
+    """A /metrics answer as Prometheus parses it: each sample's value by name and labels."""
+
+    text: str
+    values: dict[tuple[str, frozenset[tuple[str, str]]], float] = field(init=False)
+
+    def __post_init__(self) -> None:
+        families = text_string_to_metric_families(self.text)
+        self.values = {
+            (s.name, frozenset(s.labels.items())): s.value for f in families for s in f.samples
+        }
+
+    def __call__(self, name: str, **labels: str) -> float:
+        """The value of one sample, which must be present."""
+        key = (name, frozenset(labels.items()))
+        assert key in self.values, f"no sample {name} {labels}"
+        return self.values[key]
+
+    def labels(self, name: str) -> dict[frozenset[tuple[str, str]], float]:
+        """Every sample of one name, by its labels."""
+        return {labels: v for (n, labels), v in self.values.items() if n == name}

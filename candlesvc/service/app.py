@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from flask import Flask
 from flask_cors import CORS
 
-from candlesvc.service import auth, ingest, reads, requestlog
+from candlesvc.service import auth, ingest, metrics, reads, requestlog, scrape
 from candlesvc.service.logs import configure_logging
 from candlesvc.service.settings import Settings, load_settings
 from candlesvc.store.pool import make_pool
@@ -30,9 +30,11 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.extensions["candlesvc.pool"] = pool
     _enable_cors(app, settings)
     requestlog.install(app)
+    metrics.install(app)
     auth.install(app, settings)  # after the request id is set
     app.register_blueprint(ingest.bp)
     app.register_blueprint(reads.bp)
+    scrape.install(app, settings)
     return app
 
 

@@ -2,13 +2,14 @@
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import psycopg
 from flask import Response, current_app, g
 from psycopg_pool import ConnectionPool
 
+from candlesvc.service.metrics import metrics
 from candlesvc.service.problems import RejectedError, problem
 from candlesvc.service.settings import Settings
 from candlesvc.store.pool import bounded
@@ -29,11 +30,22 @@ def pool() -> ConnectionPool:
 
 
 @contextmanager
+def checkout(timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+    """A connection from this worker's pool, counted while awaited and while held."""
+    counted = metrics()
+    with ExitStack() as held:
+        with counted.waiting.track_inprogress():
+            conn = held.enter_context(pool().connection(timeout))
+        held.enter_context(counted.in_use.track_inprogress())
+        yield conn
+
+
+@contextmanager
 def database() -> Iterator[psycopg.Connection[Any]]:
     """A pooled connection in a bounded transaction; a database failure becomes a problem."""
     current = settings()
     try:
-        with bounded(pool(), current.lock_timeout, current.statement_timeout) as conn:
+        with checkout() as conn, bounded(conn, current.lock_timeout, current.statement_timeout):
             yield conn
     except psycopg.Error as error:
         raise RejectedError(database_problem(error)) from None
@@ -45,7 +57,8 @@ def unavailable(detail: str) -> Response:
 
 
 def database_problem(error: psycopg.Error) -> Response:
-    """Translate a database failure into a problem response, logging it with the request id."""
+    """Translate a database failure into a problem response, counting and logging it."""
+    metrics().database_error(error)
     sqlstate = getattr(error, "sqlstate", None)
     log.warning(
         "database error %s: %s",

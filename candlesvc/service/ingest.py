@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from candlesvc.model.candle import CandleBatch, IngestResult, validate_batch
 from candlesvc.service.body import read_body
-from candlesvc.service.context import database, pool, settings
+from candlesvc.service.context import checkout, database, settings
+from candlesvc.service.metrics import metrics
 from candlesvc.service.openapi import openapi_document
 from candlesvc.service.problems import FieldError, RejectedError, field_errors, problem
 from candlesvc.service.settings import Settings
@@ -31,6 +32,7 @@ def ingest() -> tuple[Response, int]:
     g.received = len(batch.candles)
     result = _write(batch, on_conflict)
     g.added, g.duplicates = result.records_added, result.duplicates
+    metrics().batch(result)
     return jsonify(result.model_dump(exclude_none=True)), 201
 
 
@@ -44,9 +46,10 @@ def health() -> Response:
 def ready() -> Response | tuple[Response, int]:
     """The database answers, and the service's role may write candles."""
     try:
-        with pool().connection(timeout=2) as conn:
+        with checkout(timeout=2) as conn:
             access = write_access(conn)
-    except psycopg.Error:
+    except psycopg.Error as error:
+        metrics().database_error(error)
         return jsonify(status="unavailable", database="unreachable"), 503
     if not access.ok:
         log.error(access.reason())

@@ -38,10 +38,11 @@ class Settings:
     retry_after: int = 5
     rate_limit: str | None = None
     rate_limit_storage: str | None = field(default=None, repr=False)
+    metrics_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
 
     def __repr__(self) -> str:
-        """The settings, with the database password and the keys left out."""
+        """The settings, with the database password, the keys and the metrics token left out."""
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
         shown["database_url"] = _hide_password(self.database_url)
         return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
@@ -90,6 +91,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         given["log_level"] = env["LOG_LEVEL"].upper()
     cors = _split(env.get("CORS_ORIGINS", ""))
     api_keys = parse_api_keys(env.get("MT5_API_KEY", ""))
+    given["metrics_token"] = _metrics_token(env.get("METRICS_TOKEN", ""), api_keys)
     return Settings(url, api_keys, cors, **{k: v for k, v in given.items() if v is not None})
 
 
@@ -105,6 +107,21 @@ def parse_api_keys(raw: str) -> tuple[str, ...]:
                 f"at least {MIN_KEY_LENGTH} are required (`candlesvc keygen` makes one)"
             )
     return keys
+
+
+def _metrics_token(raw: str, api_keys: tuple[str, ...]) -> str | None:
+    """METRICS_TOKEN: a secret as long as a key, and not one of the keys; None if not set."""
+    token = raw.strip()
+    if not token:
+        return None
+    if len(token) < MIN_KEY_LENGTH:
+        raise SettingsError(
+            f"METRICS_TOKEN has {len(token)} characters; at least {MIN_KEY_LENGTH} are required "
+            "(`candlesvc keygen` makes one)"
+        )
+    if token in api_keys:
+        raise SettingsError("METRICS_TOKEN must not be one of the API keys in MT5_API_KEY")
+    return token
 
 
 def _rate_limit(env: Mapping[str, str]) -> dict[str, str | None]:

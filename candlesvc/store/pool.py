@@ -36,13 +36,13 @@ _BOUNDS = "SELECT set_config('lock_timeout', %s, true), set_config('statement_ti
 
 @contextmanager
 def bounded(
-    pool: ConnectionPool, lock_timeout: float, statement_timeout: float
-) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection in a transaction whose lock waits and statements are bounded."""
-    with pool.connection() as conn, conn.transaction():
+    conn: psycopg.Connection[Any], lock_timeout: float, statement_timeout: float
+) -> Iterator[None]:
+    """A transaction on conn whose lock waits and statements are bounded."""
+    with conn.transaction():
         limits = (lock_timeout, statement_timeout)
         conn.execute(_BOUNDS, [f"{round(seconds * 1000)}ms" for seconds in limits])
-        yield conn
+        yield
 
 
 def check_alive(conn: psycopg.Connection[Any]) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from candlesvc.store.localdb import free_port
 from tests.conftest import scratch_dir
-from tests.helpers import candle
+from tests.helpers import Scraped, candle
 
 pytestmark = pytest.mark.slow  # the real command with its own clusters
 
@@ -120,6 +120,32 @@ def test_serve_creates_then_reuses_its_local_database():
         run_twice(root / "data")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_serve_keeps_its_workers_metrics_in_a_folder_of_its_own():
+    root = scratch_dir()
+    token = "metrics-token-" + "m" * 32
+    tmp = root / "tmp"
+    tmp.mkdir()
+    port = free_port()
+    server, _ = start(root / "data", port, None, local_env(METRICS_TOKEN=token, TMPDIR=str(tmp)))
+    try:
+        post_candle(port, (root / "data" / "api-key").read_text().strip())
+        (folder,) = tmp.iterdir()
+        assert sorted(path.name.split("_")[0] for path in folder.iterdir()) == [
+            "counter",
+            "gauge",
+            "histogram",
+        ]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert Scraped(answer.read().decode())("candlesvc_candles_added_total") == 1
+    finally:
+        stop(server)
+        shutil.rmtree(root, ignore_errors=True)
+    assert not folder.exists()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="this run is already unprivileged")

@@ -25,13 +25,14 @@ from tests.deploy.test_slow_clients import (
     HEAD_SECONDS,
     assert_misbehaving_sockets_stall_nothing,
 )
-from tests.helpers import ROOT, minute_candles
+from tests.helpers import ROOT, Scraped, minute_candles
 from tests.programs import require
 
 pytestmark = pytest.mark.slow
 CACHE = Path(os.environ.get("CANDLESVC_TEST_CACHE", "/var/cache/candlesvc-tests"))
 BASE_PACKAGES = "python3,python3-venv,python3-pip"
 RUN = secrets.token_hex(4)  # names this run's images and containers, so runs never collide
+METRICS_TOKEN = secrets.token_urlsafe(32)
 # crun refuses this kind of kernel's cgroup layout; root's default open-files limit cannot be set.
 CONTAINERS_CONF = '[containers]\ndefault_ulimits = []\n[engine]\nruntime = "runc"\n'
 BUILD_MOUNTS = ("/etc/ssl/certs", "/etc/pip.conf", "/etc/xdg/pip")  # pip reaches PyPI as here
@@ -217,6 +218,7 @@ def server(podman: Podman, image: str, database: str) -> Iterator[tuple[str, int
             "--network=host",
             *env,
             f"--env=BIND=127.0.0.1:{port}",
+            f"--env=METRICS_TOKEN={METRICS_TOKEN}",
             "--env=WEB_CONCURRENCY=2",
             f"--env=GUNICORN_KEEPALIVE={HEAD_SECONDS}",
             f"--env=BODY_TIMEOUT_MS={BODY_SECONDS * 1000}",
@@ -265,6 +267,29 @@ def test_the_container_stores_a_batch_and_reads_it_back(server):
         ("2024-01-02T00:01:00Z", 1),
         ("2024-01-02T00:02:00Z", 2),
     ]
+
+
+def test_metrics_are_summed_over_the_containers_workers(podman, server):
+    name, port = server
+    before = scrape(port)("candlesvc_candles_added_total")
+    for n in range(10):  # each on a connection of its own, so that both workers take some
+        body = {"candles": minute_candles(1, start=n, symbol="METRICS")}
+        assert call(port, "/api/v1/candles", body)[0] == 201
+    assert scrape(port)("candlesvc_candles_added_total") == before + 10
+    listed = "import glob; print(*sorted(glob.glob('/tmp/candlesvc-metrics-*/counter_*')))"
+    files = podman("exec", name, "python3", "-c", listed).stdout.split()
+    master = int(podman("inspect", "--format={{.State.Pid}}", name).stdout)
+    workers = len(Path(f"/proc/{master}/task/{master}/children").read_text().split())
+    assert len(files) == workers == 2  # one folder, a file per worker
+
+
+def scrape(port: int) -> Scraped:
+    """GET /metrics with the bearer token."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return Scraped(answer.read().decode())
 
 
 def test_gunicorn_runs_as_the_images_non_root_user(podman, server):

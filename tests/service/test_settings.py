@@ -45,9 +45,21 @@ def test_malformed_settings_are_refused(name, value):
         load_settings({"DATABASE_URL": URL, "MT5_API_KEY": KEY, name: value})
 
 
-def test_settings_repr_hides_the_keys():
-    settings = load_settings({"DATABASE_URL": URL, "MT5_API_KEY": KEY})
+def test_settings_repr_hides_the_keys_and_the_metrics_token():
+    token = "m" * 32
+    settings = load_settings({"DATABASE_URL": URL, "MT5_API_KEY": KEY, "METRICS_TOKEN": token})
+    assert settings.metrics_token == token
     assert KEY not in repr(settings)
+    assert token not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [("m" * 31, "METRICS_TOKEN has 31 characters; at least 32"), (KEY, "one of the API keys")],
+)
+def test_refuses_a_short_metrics_token_or_an_api_key_as_one(token, why):
+    with pytest.raises(SettingsError, match=why):
+        load_settings({"DATABASE_URL": URL, "MT5_API_KEY": KEY, "METRICS_TOKEN": token})
 
 
 @pytest.mark.parametrize(
