@@ -58,10 +58,7 @@ async function api(path) {
     sessionStorage.removeItem(KEY);
     throw new ApiError(401, `The service refused the key (401: ${detail}). Enter a valid key.`);
   }
-  if (response.status === 429) {
-    const wait = response.headers.get('Retry-After');
-    throw new ApiError(429, `Too many requests (429): ${detail}. Retry in ${wait} s.`);
-  }
+  if (response.status === 429) throw new ApiError(429, `Too many requests (429): ${detail}.`);
   throw new ApiError(response.status, `The service answered ${response.status}: ${detail}`);
 }
 
@@ -111,6 +108,8 @@ async function showSeries(series) {
   Object.assign(state, { series, bars: [], cursor: null, exhausted: false, loading: false });
   state.pages = 0;
   state.byTime.clear();
+  candles.setData([]);
+  volume.setData([]);
   await loadOlder();
 }
 
@@ -242,7 +241,7 @@ function start() {
   const browser = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const zones = ['UTC', browser, ...Intl.supportedValuesOf('timeZone')];
   $('zones').replaceChildren(...[...new Set(zones)].map((zone) => new Option(zone)));
-  useZone(sessionStorage.getItem(ZONE) || 'UTC');
+  if (!useZone(sessionStorage.getItem(ZONE) || 'UTC')) useZone('UTC');
   $('zone').addEventListener('change', () => chooseZone($('zone').value));
   $('browser-zone').addEventListener('click', () => chooseZone(browser));
   $('key-form').addEventListener('submit', (event) => {
