@@ -97,6 +97,13 @@ class Browser:
         path.write_bytes(base64.b64decode(self.command("GET", "/screenshot")))
         return path
 
+    def console(self) -> list[str]:
+        """The messages the page has logged (errors, CSP refusals) since the last call."""
+        return [
+            f"{e['level']}: {e['message']}"
+            for e in self.command("POST", "/se/log", {"type": "browser"})
+        ]
+
     def wait(self, script: str, seconds: float = 15, *args: Any) -> Any:
         """Run `script` until it returns something true, at most `seconds`; that value."""
         deadline = time.monotonic() + seconds
@@ -125,7 +132,11 @@ def chromium(folder: Path) -> Iterator[Browser]:
             "binary": binary,
             "args": [*CHROMIUM_FLAGS, f"--user-data-dir={folder / 'profile'}"],
         }
-        wanted = {"browserName": "chrome", "goog:chromeOptions": options}
+        wanted = {
+            "browserName": "chrome",
+            "goog:chromeOptions": options,
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }
         session = call(f"{base}/session", "POST", {"capabilities": {"alwaysMatch": wanted}}, 60)
         browser = Browser(f"{base}/session/{session['sessionId']}")
         try:

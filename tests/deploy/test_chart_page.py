@@ -2,9 +2,11 @@
 
 import json
 import random
+import signal
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +20,7 @@ from tests.artifacts import artifact
 from tests.conftest import API_KEY
 from tests.gunicornserver import Served, gunicorn
 from tests.helpers import rows
+from tests.redisserver import redis_server
 from tests.webdriver import Browser, chromium
 
 pytestmark = pytest.mark.slow  # gunicorn and Chromium
@@ -55,10 +58,10 @@ def walk(symbol: str, timeframe: str, count: int, places: int) -> list[dict[str,
     return bars
 
 
-@pytest.fixture
-def served(app_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
+@contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[Served]:
     """gunicorn with three workers, the series of SERIES stored through it."""
-    with gunicorn(app_env, tmp_path / "gunicorn.log", workers=3) as server:
+    with gunicorn(env, log, workers=3) as server:
         for (symbol, timeframe), (count, places) in SERIES.items():
             body = json.dumps({"candles": walk(symbol, timeframe, count, places)}).encode()
             headers = {"Content-Type": "application/json", "X-API-KEY": API_KEY}
@@ -66,6 +69,13 @@ def served(app_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
             post = urllib.request.Request(url, body, headers)
             with urllib.request.urlopen(post, timeout=30) as answer:
                 assert json.load(answer)["records_added"] == count
+        yield server
+
+
+@pytest.fixture
+def served(app_env: dict[str, str], tmp_path: Path) -> Iterator[Served]:
+    """The service with stored candles."""
+    with serving(app_env, tmp_path / "gunicorn.log") as server:
         yield server
 
 
@@ -100,7 +110,7 @@ def drawn(browser: Browser) -> list[list[Any]]:
 BODY_PIXELS = f"""
 const {{ chart, candles }} = window.candlesvcPage;
 const canvas = chart.takeScreenshot();
-const context = canvas.getContext('2d');
+const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
 const ratio = window.devicePixelRatio;
 const box = document.getElementById('chart').getBoundingClientRect();
 const data = candles.data();
@@ -114,7 +124,8 @@ for (let i = Math.max(0, Math.ceil(range.from)); i <= Math.min(data.length - 1, 
   const y = (top + bottom) / 2;
   if (bottom - top < 3 || Math.abs(y - line) < 2) continue;
   const x = chart.timeScale().timeToCoordinate(bar.time);
-  const [r, g, b] = context.getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1).data;
+  const at = 4 * (Math.round(y * ratio) * canvas.width + Math.round(x * ratio));
+  const [r, g, b] = pixels.slice(at, at + 3);
   const seen = '#' + [r, g, b].map((v) => v.toString(16).padStart(2, '0')).join('');
   const shown = document.elementFromPoint(box.left + x, box.top + y)?.closest('#chart canvas');
   found.push([bar.time, shown ? seen : 'hidden', bar.close >= bar.open ? '{UP}' : '{DOWN}']);
@@ -128,6 +139,12 @@ def assert_bodies_drawn(browser: Browser) -> None:
     bodies = browser.run(BODY_PIXELS)
     assert len(bodies) >= 50, bodies
     assert [b for b in bodies if b[1] != b[2]] == []
+
+
+def error(browser: Browser, beginning: str) -> str:
+    """Wait for the page's error message that starts with `beginning`; the whole message."""
+    shown = "const m = document.querySelector('#status[data-kind=error]')?.innerText;"
+    return browser.wait(f"{shown} return m?.startsWith(arguments[0]) && m;", 10, beginning)
 
 
 def enter(browser: Browser, css: str, text: str) -> None:
@@ -146,8 +163,7 @@ def test_without_a_key_the_page_shows_no_data_and_the_api_refuses(served, browse
     assert browser.run(status, {"X-API-KEY": API_KEY}) == 200
 
     enter(browser, "#key", "a-wrong-key-" + "w" * 32 + "\ue007")
-    message = browser.wait("return document.querySelector('#status[data-kind=error]')?.innerText;")
-    assert "refused the key (401: invalid API key)" in message
+    error(browser, "The service refused the key (401: invalid API key).")
     assert browser.run(f"return [{KEPT}];") == [None, 0, ""]
     assert drawn(browser) == []
 
@@ -187,6 +203,7 @@ def test_the_page_draws_the_stored_candles_and_pages_back_as_the_user_pans(serve
     browser.click(browser.find("#forget"))
     assert drawn(browser) == []
     assert browser.run(f"return [{KEPT}];") == [None, 0, ""]
+    assert browser.console() == []  # no script error, no refusal by the page's policy
 
 
 def pick(browser: Browser, series: str) -> None:
@@ -230,6 +247,26 @@ def choose_zone(browser: Browser, first: int) -> None:
     ]
     assert zone in browser.run("return document.querySelector('#legend').innerText;")
     enter(browser, "#zone", "Mars/Olympus_Mons\ue004")
-    message = browser.wait("return document.querySelector('#status[data-kind=error]')?.innerText;")
-    assert "is not a time zone" in message
+    error(browser, '"Mars/Olympus_Mons" is not a time zone')
     assert browser.run(f"{PAGE_STATE} return s.zone;") == zone
+
+
+def test_the_page_says_why_when_the_service_limits_it_or_does_not_answer(
+    app_env, browser, tmp_path
+):
+    with redis_server() as url:
+        env = app_env | {"RATE_LIMIT": "5/hour", "RATE_LIMIT_STORAGE_URI": url}
+        with serving(env, tmp_path / "gunicorn.log") as server:  # three of the five requests
+            browser.open(f"http://127.0.0.1:{server.port}/")
+            enter(browser, "#key", API_KEY + "\ue007")  # the series, then EURUSD M1's newest
+            browser.wait(f"{PAGE_STATE} return s.pages === 1 && !s.loading;")
+            pick(browser, "GBPUSD H1")
+            message = error(browser, "Too many requests (429): over the rate limit (5/hour)")
+            assert "retry in" in message
+            assert drawn(browser) == []  # not EURUSD's bars under GBPUSD's name
+            assert browser.run(f"return [{KEPT}];") == [API_KEY, 0, ""]  # the key is fine
+
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait(timeout=30)
+            pick(browser, "XAUUSD D1")
+            error(browser, "The service did not answer")
