@@ -19,7 +19,7 @@ from candlesvc.service.app import create_app
 from candlesvc.store.localdb import SUPERUSER, LocalCluster, LocalDbError, free_port
 from candlesvc.store.schema import apply_migrations
 
-pytest_plugins = ("tests.supabase",)  # the Supabase-shaped cluster and its fixtures
+pytest_plugins = ("tests.supabase", "tests.artifacts")  # Supabase-shaped cluster; screenshots
 API_KEY = "test-key-" + "k" * 32
 OTHER_KEY = "rotated-key-" + "r" * 32
 PG_PORT = free_port()

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from flask import Flask
 from flask_cors import CORS
 
-from candlesvc.service import auth, ingest, metrics, reads, requestlog, scrape
+from candlesvc.service import auth, ingest, metrics, page, reads, requestlog, scrape
 from candlesvc.service.logs import configure_logging
 from candlesvc.service.settings import Settings, load_settings
 from candlesvc.store.pool import make_pool
@@ -16,7 +16,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     """Build the service from the environment, with `overrides` taking precedence."""
     settings = load_settings({**os.environ, **(overrides or {})})
     configure_logging(settings.log_level)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # the page's files: service/page.py
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["candlesvc.settings"] = settings
     pool = make_pool(
@@ -34,6 +34,7 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     auth.install(app, settings)  # after the request id is set
     app.register_blueprint(ingest.bp)
     app.register_blueprint(reads.bp)
+    app.register_blueprint(page.bp)
     scrape.install(app, settings)
     return app
 

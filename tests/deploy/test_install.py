@@ -20,6 +20,7 @@ from tests.helpers import FIXTURES, ROOT, candle, rows
 
 pytestmark = pytest.mark.slow
 SAMPLE = FIXTURES / "EURUSD60.csv"
+LIBRARY = "lightweight-charts.standalone.production.mjs"
 _NOT_SOURCES = shutil.ignore_patterns(
     ".git", ".venv", ".candlesvc", "__pycache__", "*.egg-info", "build", "dist", ".*_cache"
 )
@@ -79,6 +80,10 @@ def test_the_wheel_installs_only_the_candlesvc_package_with_its_schema(wheel):
     assert "candlesvc/sql/001_market_data_candles.sql" in names
     assert "candlesvc/cli/main.py" in names
     assert "candlesvc/wsgi.py" in names
+    page = ROOT / "candlesvc" / "service" / "static"
+    files = {path.relative_to(ROOT).as_posix() for path in page.rglob("*") if path.is_file()}
+    assert "candlesvc/service/static/vendor/lightweight-charts/NOTICE" in files
+    assert files <= set(names)
 
 
 def test_the_installed_commands_work_from_an_unrelated_folder(venv, database_url, db, tmp_path):
@@ -156,6 +161,9 @@ def test_the_installed_service_stores_a_batch(venv, database_url, db, tmp_path, 
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 201
             assert json.load(answer)["records_added"] == 1
+        for path in ("/", f"/static/vendor/lightweight-charts/{LIBRARY}"):  # the chart page
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
+                assert answer.status == 200
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
