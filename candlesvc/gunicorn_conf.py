@@ -35,6 +35,14 @@ def on_starting(server: Any) -> None:
     metricsdir.create()
 
 
+def worker_exit(server: Any, worker: Any) -> None:
+    """In a stopping worker: close its pool while gevent can still wait for the pool's threads."""
+    from candlesvc.service.app import close  # not in the master: metrics pick their mode on import
+
+    if app := getattr(worker, "wsgi", None):
+        close(app)
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """A worker exited: its counters stay in the totals, its live gauges go."""
     metricsdir.worker_exited(worker.pid)

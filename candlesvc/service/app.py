@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 from flask import Flask
 from flask_cors import CORS
+from psycopg_pool import ConnectionPool
 
 from candlesvc.service import auth, ingest, metrics, page, reads, requestlog, scrape
 from candlesvc.service.logs import configure_logging
@@ -37,6 +38,12 @@ def create_app(overrides: Mapping[str, str] | None = None) -> Flask:
     app.register_blueprint(page.bp)
     scrape.install(app, settings)
     return app
+
+
+def close(app: Flask) -> None:
+    """Close the app's connection pool, ending its database sessions cleanly."""
+    pool: ConnectionPool = app.extensions["candlesvc.pool"]
+    pool.close(timeout=5)
 
 
 def _enable_cors(app: Flask, settings: Settings) -> None:

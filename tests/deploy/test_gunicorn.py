@@ -138,6 +138,18 @@ def test_one_json_log_line_per_request(served):
     assert API_KEY not in served.log.read_text()
 
 
+def test_stopped_workers_close_their_connections_without_a_traceback(app_env, tmp_path, db):
+    log = tmp_path / "gunicorn.log"
+    with gunicorn(app_env, log, workers=2) as server:
+        for batch in range(8):  # a pooled connection used, in one worker or both
+            assert send(server.port, {"candles": minute_candles(1, start=batch)})[0] == 201
+    assert server.process.returncode == 0
+    text = log.read_text()
+    assert text.count("Worker exiting") == 2
+    assert "Traceback" not in text
+    assert "Exception ignored" not in text
+
+
 def test_database_restart_under_load_loses_nothing_acknowledged(own_cluster, app_env, tmp_path):
     cluster, url = own_cluster
     env = app_env | {"DATABASE_URL": url, "POOL_TIMEOUT_MS": "1000"}
